@@ -1,0 +1,58 @@
+//! Generates include/md5pool.h with cbindgen (rewritten only when its content
+//! changes), and links the cdylib with a soname and a version script that keeps
+//! every symbol but the `pool_` API out of the .so.
+
+use std::env;
+use std::fs;
+use std::path::PathBuf;
+
+const SONAME: &str = "libmd5pool.so.1";
+
+fn main() {
+    let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    println!("cargo:rerun-if-changed=src/ffi.rs");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=build.rs");
+
+    let version_script = out_dir.join("md5pool.map");
+    fs::write(&version_script, "{\n  global: pool_*;\n  local: *;\n};\n").unwrap();
+    println!("cargo:rustc-cdylib-link-arg=-Wl,--version-script={}", version_script.display());
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{SONAME}");
+
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).unwrap();
+    let mut generated = Vec::new();
+    cbindgen::Builder::new()
+        .with_src(crate_dir.join("src/ffi.rs"))
+        .with_config(config)
+        .generate()
+        .expect("cbindgen could not generate include/md5pool.h")
+        .write(&mut generated);
+    let header = make_c89_clean(&String::from_utf8(generated).unwrap());
+    let path = crate_dir.join("include/md5pool.h");
+    if fs::read_to_string(&path).ok().as_deref() != Some(header.as_str()) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, header).unwrap();
+    }
+}
+
+/// cbindgen writes a comma after the last enumerator and `// comments` after
+/// `#endif`, both rejected by C89 and C++98 -pedantic (gcc 4.8's world).
+fn make_c89_clean(header: &str) -> String {
+    let lines: Vec<&str> = header.lines().collect();
+    let mut out = String::with_capacity(header.len());
+    for (i, line) in lines.iter().enumerate() {
+        let next_closes = lines.get(i + 1).is_some_and(|next| next.trim_start().starts_with('}'));
+        let mut line = if next_closes { line.trim_end().trim_end_matches(',').to_string() } else { line.to_string() };
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("#endif") || trimmed.starts_with("#else") || trimmed.starts_with('}') {
+            if let Some(at) = line.find("//") {
+                let comment = line[at + 2..].trim().to_string();
+                line = format!("{} /* {} */", line[..at].trim_end(), comment);
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,595 @@
+//! The C API: the only place with `extern "C"`. Every exported body runs inside
+//! [`ffi_boundary!`] (a panic becomes `POOL_EINTERNAL`), every pointer goes
+//! through a check helper, and out-parameters are written only on success.
+//! Names follow the C contract (`../shared/api/md5pool.h`), hence the lower-case types.
+#![allow(non_camel_case_types)]
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::os::fd::AsRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use crate::config::{self, Config, LogLevel};
+use crate::{Digest, Error, JobId, Pool};
+
+/// Length of a result: 32 lowercase hex digits plus the terminating NUL.
+pub const POOL_HEX_LEN: usize = 33;
+/// The seed benchmark's iteration count.
+pub const POOL_DEFAULT_ITERATIONS: u64 = 1000000;
+/// Version of the library, as numbers (the string is pool_version()).
+pub const POOL_VERSION_MAJOR: u32 = 1;
+pub const POOL_VERSION_MINOR: u32 = 0;
+pub const POOL_VERSION_PATCH: u32 = 0;
+
+/// What every fallible function returns. The values are fixed forever.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum pool_status {
+    /// Success.
+    POOL_OK = 0,
+    /// A NULL pointer, zero iterations or a malformed config. Fix the call.
+    POOL_EINVAL = 1,
+    /// The message is longer than max_message_bytes.
+    POOL_ETOOBIG = 2,
+    /// queue_capacity jobs are already outstanding: collect some, then retry.
+    POOL_EFULL = 3,
+    /// The wait's own timeout passed; the job is still pending (wait again later).
+    POOL_ETIMEDOUT = 4,
+    /// No such job id, or its result was already collected.
+    POOL_ENOJOB = 5,
+    /// The job's worker died on each of max_attempts tries (the job collected).
+    POOL_EWORKER = 6,
+    /// The job ran past job_timeout_ms; its worker was killed (the job collected).
+    POOL_EJOBTIMEOUT = 7,
+    /// The job was canceled with pool_cancel (the job collected).
+    POOL_ECANCELED = 8,
+    /// Worker processes or their channels could not be created: from pool_create,
+    /// or while the pool is unable to start workers (5 failed starts in a row).
+    POOL_ESPAWN = 9,
+    /// Out of memory.
+    POOL_ENOMEM = 10,
+    /// Called in a forked child of the process that created the pool: nothing was done.
+    POOL_EFORKED = 11,
+    /// A bug inside the library (e.g. a caught panic); the pool stays usable.
+    POOL_EINTERNAL = 12,
+}
+
+impl From<Error> for pool_status {
+    fn from(error: Error) -> pool_status {
+        match error {
+            Error::InvalidArgument => pool_status::POOL_EINVAL,
+            Error::TooBig => pool_status::POOL_ETOOBIG,
+            Error::Full => pool_status::POOL_EFULL,
+            Error::TimedOut => pool_status::POOL_ETIMEDOUT,
+            Error::NoJob => pool_status::POOL_ENOJOB,
+            Error::Worker => pool_status::POOL_EWORKER,
+            Error::JobTimeout => pool_status::POOL_EJOBTIMEOUT,
+            Error::Canceled => pool_status::POOL_ECANCELED,
+            Error::Spawn => pool_status::POOL_ESPAWN,
+            Error::NoMemory => pool_status::POOL_ENOMEM,
+            Error::Forked => pool_status::POOL_EFORKED,
+            Error::Internal => pool_status::POOL_EINTERNAL,
+        }
+    }
+}
+
+impl From<Result<(), Error>> for pool_status {
+    fn from(result: Result<(), Error>) -> pool_status {
+        result.map_or_else(pool_status::from, |()| pool_status::POOL_OK)
+    }
+}
+
+const ALL_ERRORS: [Error; 12] = [
+    Error::InvalidArgument,
+    Error::TooBig,
+    Error::Full,
+    Error::TimedOut,
+    Error::NoJob,
+    Error::Worker,
+    Error::JobTimeout,
+    Error::Canceled,
+    Error::Spawn,
+    Error::NoMemory,
+    Error::Forked,
+    Error::Internal,
+];
+
+/// A status as C passes it in. Read as a plain integer, because a value outside
+/// the enumerators would be undefined behaviour as a Rust enum. Spelled
+/// `pool_status` in the header (cbindgen.toml renames it).
+///
+/// cbindgen:ignore
+#[repr(transparent)]
+pub struct StatusArg(u32);
+
+/// An opaque pool. Create with pool_create, free with pool_destroy.
+pub struct pool {
+    inner: Pool,
+}
+
+/// Optional log sink: level 0 error, 1 warn, 2 info. Called from the pool's own
+/// thread, never from the caller's; must be thread-safe. `message` lives only
+/// for the call.
+pub type pool_log_fn = Option<unsafe extern "C" fn(level: c_int, message: *const c_char, arg: *mut c_void)>;
+
+/// Optional per-worker initializer, run once inside each worker process after it
+/// starts and before its first job. It runs after the worker has closed the
+/// descriptors it inherited, so it opens what it needs itself. A worker that dies
+/// before finishing it is a failed start. After 5 failed starts in a row the pool
+/// is "unable to start workers": its queued jobs finish with POOL_ESPAWN and
+/// pool_submit returns POOL_ESPAWN, until a worker starts cleanly again;
+/// meanwhile it keeps retrying with a growing delay (never more than one start a
+/// second once backed off, and never more than 5 seconds between tries).
+pub type pool_worker_init_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
+
+/// How to create a pool. Fill it with pool_config_init, then change fields.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct pool_config {
+    /// sizeof(pool_config) as the caller compiled it, set by pool_config_init; any
+    /// size from the version-1 struct up to the library's own is accepted (fields
+    /// past it take their defaults); any other value is POOL_EINVAL.
+    pub size: u32,
+    /// Worker processes; 0 = the CPUs this process may run on (at most 1024).
+    pub workers: u32,
+    /// Most outstanding (submitted, not yet collected) jobs; 0 = 65536.
+    pub queue_capacity: u32,
+    /// Tries per job when its worker dies; 0 = 3.
+    pub max_attempts: u32,
+    /// Limit on one attempt's run time in a worker; 0 = none.
+    pub job_timeout_ms: u32,
+    /// Recycle a worker after this many jobs; 0 = never.
+    pub max_jobs_per_worker: u32,
+    /// Longest accepted message; 0 = 1048576.
+    pub max_message_bytes: u32,
+    pub worker_init: pool_worker_init_fn,
+    pub worker_init_arg: *mut c_void,
+    pub log: pool_log_fn,
+    pub log_arg: *mut c_void,
+}
+
+/// The size of pool_config in version 1 of the API.
+const CONFIG_V1_SIZE: usize = std::mem::size_of::<pool_config>();
+
+impl pool_config {
+    fn defaults() -> pool_config {
+        pool_config {
+            size: std::mem::size_of::<pool_config>() as u32,
+            workers: 0,
+            queue_capacity: config::DEFAULT_QUEUE_CAPACITY as u32,
+            max_attempts: config::DEFAULT_MAX_ATTEMPTS,
+            job_timeout_ms: 0,
+            max_jobs_per_worker: 0,
+            max_message_bytes: config::DEFAULT_MAX_MESSAGE_BYTES as u32,
+            worker_init: None,
+            worker_init_arg: std::ptr::null_mut(),
+            log: None,
+            log_arg: std::ptr::null_mut(),
+        }
+    }
+
+    fn to_config(&self) -> Config {
+        let or_default = |value: u32, default: usize| if value == 0 { default } else { value as usize };
+        let positive = |value: u32| (value != 0).then_some(value);
+        Config {
+            workers: self.workers as usize,
+            queue_capacity: or_default(self.queue_capacity, config::DEFAULT_QUEUE_CAPACITY),
+            max_attempts: or_default(self.max_attempts, config::DEFAULT_MAX_ATTEMPTS as usize) as u32,
+            job_timeout: positive(self.job_timeout_ms).map(|ms| Duration::from_millis(ms.into())),
+            max_jobs_per_worker: positive(self.max_jobs_per_worker).map(u64::from),
+            max_message_bytes: or_default(self.max_message_bytes, config::DEFAULT_MAX_MESSAGE_BYTES),
+            worker_init: self.worker_init.map(|init| {
+                let arg = CallbackArg(self.worker_init_arg);
+                // SAFETY: the caller gave this function and argument for exactly this call.
+                Arc::new(move || unsafe { init(arg.get()) }) as config::WorkerInit
+            }),
+            log: self.log.map(|log| {
+                let arg = CallbackArg(self.log_arg);
+                Arc::new(move |level: LogLevel, message: &str| {
+                    let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
+                    // SAFETY: the caller's log function, its argument, and a valid C string.
+                    unsafe { log(level as c_int, text.as_ptr(), arg.get()) }
+                }) as config::LogSink
+            }),
+            engine: None,
+        }
+    }
+}
+
+/// The caller's opaque callback argument. The contract makes thread safety of
+/// what it points to the caller's business ("must be thread-safe").
+#[derive(Clone, Copy)]
+struct CallbackArg(*mut c_void);
+// SAFETY: see above; the library only passes the pointer back to the caller.
+unsafe impl Send for CallbackArg {}
+// SAFETY: as for Send.
+unsafe impl Sync for CallbackArg {}
+
+impl CallbackArg {
+    fn get(self) -> *mut c_void {
+        self.0
+    }
+}
+
+/// Counters of a pool at one moment (pool_stats_get).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct pool_stats {
+    pub workers_configured: u32,
+    pub workers_alive: u32,
+    /// Submitted, not yet sent to a worker.
+    pub jobs_queued: u64,
+    pub jobs_running: u64,
+    /// Finished, not yet collected.
+    pub jobs_ready: u64,
+    /// Total finished with POOL_OK.
+    pub jobs_completed: u64,
+    /// Total finished with an error status.
+    pub jobs_failed: u64,
+    /// Total re-runs after a worker died.
+    pub jobs_retried: u64,
+    /// Total workers started after pool_create's first set, for any reason
+    /// (death, timeout, cancel, recycling).
+    pub worker_restarts: u64,
+}
+
+thread_local! {
+    /// Set while this thread runs inside an exported function.
+    static INSIDE_LIBRARY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Keeps panics caught at the boundary silent (the library never prints), and
+/// leaves every other panic of the process to the hook it had before.
+fn silence_caught_panics() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !INSIDE_LIBRARY.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs `body` with panics turned into `on_panic`.
+fn boundary<T>(on_panic: T, body: impl FnOnce() -> T) -> T {
+    silence_caught_panics();
+    let outer = INSIDE_LIBRARY.with(|inside| inside.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(body));
+    INSIDE_LIBRARY.with(|inside| inside.set(outer));
+    result.unwrap_or(on_panic)
+}
+
+/// The panic boundary around every exported body: `ffi_boundary!(value_on_panic, { body })`.
+macro_rules! ffi_boundary {
+    ($on_panic:expr, $body:block) => {
+        boundary($on_panic, || $body)
+    };
+    ($body:block) => {
+        boundary(pool_status::POOL_EINTERNAL, || -> pool_status { $body })
+    };
+}
+
+/// Returns POOL_EINVAL from the enclosing function when a required pointer is NULL.
+macro_rules! require {
+    ($($ptr:expr),+) => {
+        if $($ptr.is_null())||+ {
+            return pool_status::POOL_EINVAL;
+        }
+    };
+}
+
+/// Unwraps a Result<T, Error>, returning its status from the enclosing function on error.
+macro_rules! attempt {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(error) => return pool_status::from(error),
+        }
+    };
+}
+
+/// The bytes of a (pointer, length) pair from C; a zero length is an empty
+/// message whatever the pointer.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `len` readable bytes for the returned lifetime.
+unsafe fn message<'a>(ptr: *const c_void, len: usize) -> Option<&'a [u8]> {
+    match (ptr.is_null(), len) {
+        (_, 0) => Some(&[]),
+        (true, _) => None,
+        // SAFETY: guaranteed by the caller.
+        (false, _) => Some(unsafe { std::slice::from_raw_parts(ptr.cast(), len) }),
+    }
+}
+
+/// Writes a digest and its NUL into a caller's `char[POOL_HEX_LEN]`.
+///
+/// # Safety
+/// `out` must point to POOL_HEX_LEN writable bytes.
+unsafe fn write_hex(digest: &Digest, out: *mut c_char) {
+    // SAFETY: guaranteed by the caller; 32 digits + NUL = POOL_HEX_LEN.
+    unsafe {
+        std::ptr::copy_nonoverlapping(digest.0.as_ptr(), out.cast::<u8>(), 32);
+        *out.add(32) = 0;
+    }
+}
+
+fn timeout_from_ms(timeout_ms: i64) -> Option<Duration> {
+    u64::try_from(timeout_ms).ok().map(Duration::from_millis)
+}
+
+/// Fills *cfg with the defaults (and cfg->size). NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn pool_config_init(cfg: *mut pool_config) {
+    ffi_boundary!((), {
+        if !cfg.is_null() {
+            // SAFETY: a non-NULL cfg points to a caller's pool_config.
+            unsafe { cfg.write(pool_config::defaults()) };
+        }
+    })
+}
+
+/// Starts a pool: forks a small fork server and from it `workers` worker
+/// processes, and returns once they exist (their worker_init may still be
+/// running; jobs wait for it). cfg may be NULL for the defaults. On success *out
+/// is set; free it with pool_destroy.
+///
+/// Create the pool early, before the host's heap grows and before it starts
+/// threads that hold locks: the fork server is a copy of the process at this
+/// moment. Returns POOL_EINVAL (NULL out, bad cfg->size or field), POOL_ESPAWN.
+#[no_mangle]
+pub unsafe extern "C" fn pool_create(cfg: *const pool_config, out: *mut *mut pool) -> pool_status {
+    ffi_boundary!({
+        require!(out);
+        let config = if cfg.is_null() {
+            pool_config::defaults()
+        } else {
+            // SAFETY: a non-NULL cfg points to at least its `size` field.
+            let size = unsafe { (*cfg).size } as usize;
+            if !(CONFIG_V1_SIZE..=std::mem::size_of::<pool_config>()).contains(&size) {
+                return pool_status::POOL_EINVAL;
+            }
+            let mut config = pool_config::defaults();
+            // SAFETY: the caller's struct has `size` bytes, which fit in ours;
+            // fields past them keep their defaults.
+            unsafe { std::ptr::copy_nonoverlapping(cfg.cast::<u8>(), (&mut config as *mut pool_config).cast::<u8>(), size) };
+            config
+        };
+        let inner = attempt!(Pool::new(config.to_config()));
+        // SAFETY: `out` was checked non-NULL.
+        unsafe { *out = Box::into_raw(Box::new(pool { inner })) };
+        pool_status::POOL_OK
+    })
+}
+
+/// The pool behind a C handle.
+///
+/// # Safety
+/// `p` must be NULL or a live handle from pool_create.
+unsafe fn pool_ref<'a>(p: *const pool) -> Option<&'a Pool> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { p.as_ref() }.map(|p| &p.inner)
+}
+
+/// Queues one job. The message is copied; the caller may free it at once (msg may
+/// be NULL when len is 0). Never blocks on a full queue: returns POOL_EFULL
+/// instead. On success *job_out gets the job's id; ids are never 0 and never
+/// reused in the pool's life. Returns POOL_EINVAL (NULL p or job_out, NULL msg
+/// with len > 0, zero iterations), POOL_ETOOBIG, POOL_EFULL, POOL_ESPAWN (the
+/// pool is unable to start workers), POOL_EFORKED.
+#[no_mangle]
+pub unsafe extern "C" fn pool_submit(
+    p: *mut pool,
+    msg: *const c_void,
+    len: usize,
+    iterations: u64,
+    job_out: *mut u64,
+) -> pool_status {
+    ffi_boundary!({
+        require!(job_out);
+        // SAFETY: p is NULL or a live pool (contract).
+        let Some(pool) = (unsafe { pool_ref(p) }) else { return pool_status::POOL_EINVAL };
+        // SAFETY: msg points to len bytes (contract).
+        let Some(msg) = (unsafe { message(msg, len) }) else { return pool_status::POOL_EINVAL };
+        let job = attempt!(pool.submit(msg, iterations));
+        // SAFETY: job_out was checked non-NULL.
+        unsafe { *job_out = job.0 };
+        pool_status::POOL_OK
+    })
+}
+
+/// Waits for one job. timeout_ms < 0 waits forever, 0 polls. hex_out must not be
+/// NULL; on POOL_OK it holds the NUL-terminated result. A finished job is
+/// collected and its status returned (POOL_OK, POOL_EWORKER, POOL_EJOBTIMEOUT,
+/// POOL_ECANCELED, POOL_ESPAWN); POOL_ETIMEDOUT, POOL_ENOJOB, POOL_EINVAL and
+/// POOL_EFORKED leave every job as it was. A blocked wait is not interrupted by
+/// the host's signals: use a finite timeout in a loop to react to them.
+#[no_mangle]
+pub unsafe extern "C" fn pool_wait(p: *mut pool, job: u64, timeout_ms: i64, hex_out: *mut c_char) -> pool_status {
+    ffi_boundary!({
+        require!(hex_out);
+        // SAFETY: p is NULL or a live pool (contract).
+        let Some(pool) = (unsafe { pool_ref(p) }) else { return pool_status::POOL_EINVAL };
+        let digest = attempt!(pool.wait(JobId(job), timeout_from_ms(timeout_ms)));
+        // SAFETY: hex_out was checked non-NULL and holds POOL_HEX_LEN bytes (contract).
+        unsafe { write_hex(&digest, hex_out) };
+        pool_status::POOL_OK
+    })
+}
+
+/// Waits for whichever outstanding job finishes first; collects it and returns
+/// its status, its id in *job_out (must not be NULL) and, on POOL_OK, its result
+/// in hex_out (may be NULL). Returns POOL_ENOJOB at once when nothing is
+/// outstanding, POOL_ETIMEDOUT when timeout_ms passes first (< 0 waits forever,
+/// 0 polls).
+#[no_mangle]
+pub unsafe extern "C" fn pool_wait_any(
+    p: *mut pool,
+    timeout_ms: i64,
+    job_out: *mut u64,
+    hex_out: *mut c_char,
+) -> pool_status {
+    ffi_boundary!({
+        require!(job_out);
+        // SAFETY: p is NULL or a live pool (contract).
+        let Some(pool) = (unsafe { pool_ref(p) }) else { return pool_status::POOL_EINVAL };
+        let (job, outcome) = attempt!(pool.wait_any(timeout_from_ms(timeout_ms)));
+        // SAFETY: job_out was checked non-NULL.
+        unsafe { *job_out = job.0 };
+        let digest = attempt!(outcome);
+        if !hex_out.is_null() {
+            // SAFETY: a non-NULL hex_out holds POOL_HEX_LEN bytes (contract).
+            unsafe { write_hex(&digest, hex_out) };
+        }
+        pool_status::POOL_OK
+    })
+}
+
+/// A descriptor that polls readable while at least one finished job (any status,
+/// canceled included) awaits collection, for epoll/poll/select loops
+/// (level-triggered). Owned by the pool: never read from or close it. -1 on error
+/// (NULL p, or called in a forked child).
+#[no_mangle]
+pub unsafe extern "C" fn pool_fd(p: *const pool) -> c_int {
+    ffi_boundary!(-1, {
+        // SAFETY: p is NULL or a live pool (contract).
+        match unsafe { pool_ref(p) }.map(Pool::ready_fd) {
+            Some(Ok(fd)) => fd.as_raw_fd(),
+            _ => -1,
+        }
+    })
+}
+
+/// Cancels an outstanding job: a queued one is dropped, a running one's worker is
+/// killed and replaced, a finished one's result is discarded. It is then
+/// collected with POOL_ECANCELED. POOL_ENOJOB for an unknown or collected id.
+#[no_mangle]
+pub unsafe extern "C" fn pool_cancel(p: *mut pool, job: u64) -> pool_status {
+    ffi_boundary!({
+        // SAFETY: p is NULL or a live pool (contract).
+        let Some(pool) = (unsafe { pool_ref(p) }) else { return pool_status::POOL_EINVAL };
+        pool.cancel(JobId(job)).into()
+    })
+}
+
+/// Copies the pool's counters into *out.
+#[no_mangle]
+pub unsafe extern "C" fn pool_stats_get(p: *const pool, out: *mut pool_stats) -> pool_status {
+    ffi_boundary!({
+        require!(out);
+        // SAFETY: p is NULL or a live pool (contract).
+        let Some(pool) = (unsafe { pool_ref(p) }) else { return pool_status::POOL_EINVAL };
+        let s = attempt!(pool.stats());
+        let stats = pool_stats {
+            workers_configured: s.workers_configured as u32,
+            workers_alive: s.workers_alive as u32,
+            jobs_queued: s.jobs_queued,
+            jobs_running: s.jobs_running,
+            jobs_ready: s.jobs_ready,
+            jobs_completed: s.jobs_completed,
+            jobs_failed: s.jobs_failed,
+            jobs_retried: s.jobs_retried,
+            worker_restarts: s.worker_restarts,
+        };
+        // SAFETY: out was checked non-NULL.
+        unsafe { out.write(stats) };
+        pool_status::POOL_OK
+    })
+}
+
+/// Process ids of the live workers: up to cap of them into pids (which may be
+/// NULL when cap is 0); *count_out gets how many there are (may exceed cap).
+#[no_mangle]
+pub unsafe extern "C" fn pool_worker_pids(
+    p: *const pool,
+    pids: *mut i32,
+    cap: usize,
+    count_out: *mut usize,
+) -> pool_status {
+    ffi_boundary!({
+        require!(count_out);
+        if pids.is_null() && cap > 0 {
+            return pool_status::POOL_EINVAL;
+        }
+        // SAFETY: p is NULL or a live pool (contract).
+        let Some(pool) = (unsafe { pool_ref(p) }) else { return pool_status::POOL_EINVAL };
+        let live = attempt!(pool.worker_pids());
+        let n = live.len().min(cap);
+        // SAFETY: pids holds cap entries (contract) and n <= cap; count_out is non-NULL.
+        unsafe {
+            if n > 0 {
+                std::ptr::copy_nonoverlapping(live.as_ptr(), pids, n);
+            }
+            *count_out = live.len();
+        }
+        pool_status::POOL_OK
+    })
+}
+
+/// Stops all workers (a busy one is killed after a short grace), reaps every
+/// process the pool started, closes every descriptor it opened and frees it.
+/// Uncollected jobs are dropped. NULL is a no-op returning POOL_OK. Must not
+/// overlap any other call on the same pool; p is invalid afterwards. In a forked
+/// child of the creator it only releases the child's copy of the memory.
+#[no_mangle]
+pub unsafe extern "C" fn pool_destroy(p: *mut pool) -> pool_status {
+    ffi_boundary!({
+        if !p.is_null() {
+            // SAFETY: a non-NULL p came from Box::into_raw in pool_create and is
+            // not used again (contract).
+            drop(unsafe { Box::from_raw(p) });
+        }
+        pool_status::POOL_OK
+    })
+}
+
+/// Runs the kernel in the calling thread, no pool involved. hex_out gets the
+/// NUL-terminated result. POOL_EINVAL for a NULL hex_out, a NULL msg with
+/// len > 0, or zero iterations.
+#[no_mangle]
+pub unsafe extern "C" fn pool_md5_chain(
+    msg: *const c_void,
+    len: usize,
+    iterations: u64,
+    hex_out: *mut c_char,
+) -> pool_status {
+    ffi_boundary!({
+        require!(hex_out);
+        // SAFETY: msg points to len bytes (contract).
+        let Some(msg) = (unsafe { message(msg, len) }) else { return pool_status::POOL_EINVAL };
+        let digest = attempt!(crate::md5_chain(msg, iterations));
+        // SAFETY: hex_out was checked non-NULL and holds POOL_HEX_LEN bytes (contract).
+        unsafe { write_hex(&digest, hex_out) };
+        pool_status::POOL_OK
+    })
+}
+
+/// Static, human-readable text for a status; never NULL, also for a value that
+/// is not one of the enumerators.
+#[no_mangle]
+pub extern "C" fn pool_strerror(status: StatusArg) -> *const c_char {
+    ffi_boundary!(c"internal error in md5pool".as_ptr(), {
+        let text = match status.0 {
+            0 => c"success",
+            code => ALL_ERRORS
+                .iter()
+                .find(|&&e| pool_status::from(e) as u32 == code)
+                .map_or(c"unknown md5pool status", |e| e.c_message()),
+        };
+        text.as_ptr()
+    })
+}
+
+/// Library version, e.g. "1.0.0" (static string).
+#[no_mangle]
+pub extern "C" fn pool_version() -> *const c_char {
+    const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(version) => version,
+        Err(_) => panic!("the version has no NUL"),
+    };
+    ffi_boundary!(VERSION.as_ptr(), { VERSION.as_ptr() })
+}

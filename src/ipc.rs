@@ -1,0 +1,323 @@
+//! Framing over the two kinds of channel:
+//! - a worker channel (stream socketpair, host <-> one worker): [`Frame`]s of a
+//!   24-byte header and a payload, so that a worker can hold many jobs at once;
+//! - the control channel (seqpacket socketpair, host <-> fork server): fixed-size
+//!   [`Control`] messages, a worker's channel travelling with `Spawned` as SCM_RIGHTS.
+//!
+//! Both ends are on the same machine and built from the same library, so integers
+//! travel in native byte order.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+
+use crate::kernel::Hex;
+use crate::sys::retry_eintr;
+
+pub const FRAME_HEADER: usize = 24;
+
+/// What a frame on a worker channel carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// host -> worker: run `msg` for `iterations`.
+    Job { id: u64, iterations: u64, msg: &'a [u8] },
+    /// worker -> host: `worker_init` returned; the engine wants `lanes` jobs at once.
+    Ready { lanes: u64 },
+    /// worker -> host: job `id` finished.
+    Result { id: u64, hex: &'a Hex },
+}
+
+const KIND_JOB: u32 = 1;
+const KIND_READY: u32 = 2;
+const KIND_RESULT: u32 = 3;
+
+fn put_header(out: &mut Vec<u8>, kind: u32, payload_len: usize, a: u64, b: u64) {
+    out.extend_from_slice(&(payload_len as u32).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(&a.to_ne_bytes());
+    out.extend_from_slice(&b.to_ne_bytes());
+}
+
+/// Appends the encoding of `frame` to `out`.
+pub fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
+    match *frame {
+        Frame::Job { id, iterations, msg } => {
+            put_header(out, KIND_JOB, msg.len(), id, iterations);
+            out.extend_from_slice(msg);
+        }
+        Frame::Ready { lanes } => put_header(out, KIND_READY, 0, lanes, 0),
+        Frame::Result { id, hex } => {
+            put_header(out, KIND_RESULT, hex.len(), id, 0);
+            out.extend_from_slice(hex);
+        }
+    }
+}
+
+/// A malformed frame: the peer is not speaking this protocol (a bug or memory
+/// corruption in the peer); the channel is dropped like a dead worker's.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Malformed;
+
+/// Accumulates bytes read from a stream channel and splits them into frames.
+#[derive(Default)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+/// Outcome of one read from a channel.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadStatus {
+    /// Some bytes arrived.
+    Data,
+    /// Nothing to read now (non-blocking channel).
+    WouldBlock,
+    /// The peer closed its end, or the channel failed.
+    Closed,
+}
+
+impl FrameReader {
+    /// Reads what the channel holds (up to a bounded chunk) into the buffer.
+    pub fn fill(&mut self, fd: BorrowedFd<'_>) -> ReadStatus {
+        const CHUNK: usize = 64 * 1024;
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let old_len = self.buf.len();
+        self.buf.resize(old_len + CHUNK, 0);
+        let tail = &mut self.buf[old_len..];
+        // SAFETY: `tail` is a valid, writable buffer of `tail.len()` bytes.
+        let n = retry_eintr(|| unsafe {
+            libc::read(fd.as_raw_fd(), tail.as_mut_ptr().cast(), tail.len())
+        });
+        self.buf.truncate(old_len + n.as_ref().map_or(0, |&n| n.max(0) as usize));
+        match n {
+            Ok(0) => ReadStatus::Closed,
+            Ok(_) => ReadStatus::Data,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadStatus::WouldBlock,
+            Err(_) => ReadStatus::Closed,
+        }
+    }
+
+    /// The next complete frame in the buffer, if any.
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, Malformed> {
+        let avail = &self.buf[self.start..];
+        if avail.len() < FRAME_HEADER {
+            return Ok(None);
+        }
+        let word = |at: usize| u64::from_ne_bytes(avail[at..at + 8].try_into().unwrap());
+        let len = u32::from_ne_bytes(avail[0..4].try_into().unwrap()) as usize;
+        let kind = u32::from_ne_bytes(avail[4..8].try_into().unwrap());
+        let (a, b) = (word(8), word(16));
+        if avail.len() < FRAME_HEADER + len {
+            self.buf.reserve(FRAME_HEADER + len - avail.len());
+            return Ok(None);
+        }
+        let payload = &self.buf[self.start + FRAME_HEADER..self.start + FRAME_HEADER + len];
+        let frame = match kind {
+            KIND_JOB => Frame::Job { id: a, iterations: b, msg: payload },
+            KIND_READY if len == 0 => Frame::Ready { lanes: a },
+            KIND_RESULT => Frame::Result { id: a, hex: payload.try_into().map_err(|_| Malformed)? },
+            _ => return Err(Malformed),
+        };
+        self.start += FRAME_HEADER + len;
+        Ok(Some(frame))
+    }
+
+    /// True when every byte read so far has been consumed as frames.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.buf.len()
+    }
+}
+
+/// Writes as much of `buf` as the channel takes; returns how many bytes went.
+/// Never raises SIGPIPE (MSG_NOSIGNAL), whatever the host's disposition.
+pub fn send_some(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a valid, readable buffer of `buf.len()` bytes.
+    retry_eintr(|| unsafe {
+        libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
+    })
+    .map(|n| n as usize)
+}
+
+/// Writes all of `buf`, blocking as needed (for blocking channels).
+pub fn send_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        let n = send_some(fd, buf)?;
+        buf = &buf[n..];
+    }
+    Ok(())
+}
+
+/// A message on the control channel between the host and its fork server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// host -> fork server: fork worker `worker` (a number never reused in a pool).
+    Spawn { worker: u64 },
+    /// host -> fork server: SIGKILL this worker (the fork server, being the parent
+    /// that has not reaped it yet, is the only one that can name it without a pid race).
+    Kill { pid: i32 },
+    /// host -> fork server: workers' channels are closed; wait up to `grace_ms` for
+    /// them to exit, SIGKILL the rest, reap them all and exit.
+    Shutdown { grace_ms: u64 },
+    /// fork server -> host: `worker` runs as `pid`; its channel rides along.
+    Spawned { worker: u64, pid: i32 },
+    /// fork server -> host: `worker` could not be forked (errno).
+    SpawnFailed { worker: u64, errno: i32 },
+    /// fork server -> host: a worker exited and was reaped (raw wait status).
+    Exited { pid: i32, status: i32 },
+}
+
+const CONTROL_LEN: usize = 32;
+
+impl Control {
+    fn to_bytes(self) -> [u8; CONTROL_LEN] {
+        let words: [u64; 4] = match self {
+            Control::Spawn { worker } => [1, worker, 0, 0],
+            Control::Kill { pid } => [2, pid as u64, 0, 0],
+            Control::Shutdown { grace_ms } => [3, grace_ms, 0, 0],
+            Control::Spawned { worker, pid } => [4, worker, pid as u64, 0],
+            Control::SpawnFailed { worker, errno } => [5, worker, errno as u64, 0],
+            Control::Exited { pid, status } => [6, pid as u64, status as u64, 0],
+        };
+        let mut out = [0u8; CONTROL_LEN];
+        for (chunk, word) in out.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&word.to_ne_bytes());
+        }
+        out
+    }
+
+    fn from_bytes(bytes: &[u8; CONTROL_LEN]) -> Option<Control> {
+        let w = |i: usize| u64::from_ne_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
+        Some(match w(0) {
+            1 => Control::Spawn { worker: w(1) },
+            2 => Control::Kill { pid: w(1) as i32 },
+            3 => Control::Shutdown { grace_ms: w(1) },
+            4 => Control::Spawned { worker: w(1), pid: w(2) as i32 },
+            5 => Control::SpawnFailed { worker: w(1), errno: w(2) as i32 },
+            6 => Control::Exited { pid: w(1) as i32, status: w(2) as i32 },
+            _ => return None,
+        })
+    }
+}
+
+/// Sends one control message, with `fd` attached as SCM_RIGHTS when given.
+pub fn send_control(sock: BorrowedFd<'_>, msg: Control, fd: Option<RawFd>) -> io::Result<()> {
+    let bytes = msg.to_bytes();
+    let iov = [IoSlice::new(&bytes)];
+    let fds;
+    let cmsgs: &[ControlMessage<'_>] = match fd {
+        Some(fd) => {
+            fds = [fd];
+            &[ControlMessage::ScmRights(&fds)]
+        }
+        None => &[],
+    };
+    retry_eintr(|| {
+        sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)
+            .map_err(io::Error::from)
+    })
+    .map(drop)
+}
+
+/// Outcome of receiving on the control channel.
+pub enum ControlRecv {
+    Message(Control, Option<OwnedFd>),
+    WouldBlock,
+    Closed,
+}
+
+/// Receives one control message (and the descriptor it carries, close-on-exec),
+/// without blocking.
+pub fn recv_control(sock: BorrowedFd<'_>) -> ControlRecv {
+    let mut bytes = [0u8; CONTROL_LEN];
+    let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
+    let received = retry_eintr(|| {
+        let mut iov = [IoSliceMut::new(&mut bytes)];
+        let msg = recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg_space),
+            MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
+        )
+        .map_err(io::Error::from)?;
+        let mut fd = None;
+        for cmsg in msg.cmsgs().map_err(io::Error::from)? {
+            if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                for raw in fds {
+                    // SAFETY: SCM_RIGHTS just installed `raw` in this process; nothing else owns it.
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    fd.get_or_insert(owned);
+                }
+            }
+        }
+        Ok((msg.bytes, fd))
+    });
+    match received {
+        Ok((CONTROL_LEN, fd)) => match Control::from_bytes(&bytes) {
+            Some(msg) => ControlRecv::Message(msg, fd),
+            None => ControlRecv::Closed,
+        },
+        Ok(_) => ControlRecv::Closed,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => ControlRecv::WouldBlock,
+        Err(_) => ControlRecv::Closed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_across_partial_reads() {
+        let hex = *b"1e4110cf294414bc2ac346ad274a7af3";
+        let frames = [
+            Frame::Job { id: 7, iterations: 1_000_000, msg: b"Hello\0World" },
+            Frame::Ready { lanes: 64 },
+            Frame::Result { id: u64::MAX, hex: &hex },
+            Frame::Job { id: 8, iterations: 1, msg: b"" },
+        ];
+        let mut wire = Vec::new();
+        for f in &frames {
+            encode(f, &mut wire);
+        }
+        // Feed the bytes one at a time, as a slow stream would deliver them.
+        let mut reader = FrameReader::default();
+        let mut seen = Vec::new();
+        for byte in wire {
+            reader.buf.push(byte);
+            while let Some(frame) = reader.next_frame().unwrap() {
+                seen.push(format!("{frame:?}"));
+            }
+        }
+        let expected: Vec<_> = frames.iter().map(|f| format!("{f:?}")).collect();
+        assert_eq!(seen, expected);
+        assert!(reader.is_empty());
+    }
+
+    #[test]
+    fn unknown_kind_is_malformed() {
+        let mut reader = FrameReader::default();
+        put_header(&mut reader.buf, 99, 0, 0, 0);
+        assert_eq!(reader.next_frame(), Err(Malformed));
+    }
+
+    #[test]
+    fn control_messages_round_trip() {
+        for msg in [
+            Control::Spawn { worker: 3 },
+            Control::Kill { pid: 1234 },
+            Control::Shutdown { grace_ms: 100 },
+            Control::Spawned { worker: 9, pid: 42 },
+            Control::SpawnFailed { worker: 9, errno: libc::EAGAIN },
+            Control::Exited { pid: 42, status: -1 },
+        ] {
+            assert_eq!(Control::from_bytes(&msg.to_bytes()), Some(msg));
+        }
+    }
+}

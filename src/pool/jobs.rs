@@ -1,0 +1,360 @@
+//! The job table: every outstanding job, the FIFO queue and the ready list.
+//! Pure bookkeeping under the pool's lock; no I/O, no threads.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::kernel::Hex;
+
+/// How a finished job ended.
+pub type Outcome = Result<Hex, Error>;
+
+/// A worker, named by the number the pool gave it (never reused).
+pub type WorkerId = u64;
+
+#[derive(Debug)]
+enum State {
+    Queued,
+    Running { worker: WorkerId },
+    /// `seq` orders the ready list: pool_wait_any collects the earliest finished.
+    Finished { seq: u64, outcome: Outcome },
+}
+
+#[derive(Debug)]
+struct Job {
+    msg: Arc<[u8]>,
+    iterations: u64,
+    attempts: u32,
+    state: State,
+}
+
+/// A job handed to a worker.
+pub struct Assignment {
+    pub id: u64,
+    pub msg: Arc<[u8]>,
+    pub iterations: u64,
+}
+
+/// Totals since the pool was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub completed: u64,
+    pub failed: u64,
+    pub retried: u64,
+}
+
+/// Why a running job left its worker without a result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// The worker died on its own: the attempt counts toward max_attempts.
+    WorkerDied,
+    /// The pool stopped the worker for another job's sake (cancel, timeout):
+    /// the attempt does not count.
+    Innocent,
+}
+
+pub struct JobTable {
+    next_id: u64,
+    next_seq: u64,
+    jobs: HashMap<u64, Job>,
+    queue: VecDeque<u64>,
+    ready: BTreeMap<u64, u64>,
+    running: usize,
+    capacity: usize,
+    max_attempts: u32,
+    totals: Totals,
+}
+
+impl JobTable {
+    pub fn new(capacity: usize, max_attempts: u32) -> JobTable {
+        JobTable {
+            next_id: 1,
+            next_seq: 0,
+            jobs: HashMap::new(),
+            queue: VecDeque::new(),
+            ready: BTreeMap::new(),
+            running: 0,
+            capacity,
+            max_attempts,
+            totals: Totals::default(),
+        }
+    }
+
+    /// Queues a job; its id is never 0 and never reused.
+    pub fn submit(&mut self, msg: Arc<[u8]>, iterations: u64) -> Result<u64, Error> {
+        if self.jobs.len() >= self.capacity {
+            return Err(Error::Full);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.jobs.insert(id, Job { msg, iterations, attempts: 0, state: State::Queued });
+        self.queue.push_back(id);
+        Ok(id)
+    }
+
+    /// The oldest queued job, now running on `worker`.
+    pub fn start_next(&mut self, worker: WorkerId) -> Option<Assignment> {
+        let id = self.queue.pop_front()?;
+        let job = self.jobs.get_mut(&id).expect("queued ids are in the table");
+        job.attempts += 1;
+        job.state = State::Running { worker };
+        self.running += 1;
+        Some(Assignment { id, msg: job.msg.clone(), iterations: job.iterations })
+    }
+
+    pub fn has_queued(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Records the outcome of a job running on `worker`. Returns false (and changes
+    /// nothing) when the job no longer runs there: canceled, or already lost.
+    pub fn finish_running(&mut self, id: u64, worker: WorkerId, outcome: Outcome) -> bool {
+        match self.jobs.get(&id) {
+            Some(Job { state: State::Running { worker: w }, .. }) if *w == worker => {
+                self.running -= 1;
+                self.finish(id, outcome);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A job running on `worker` lost its worker: run it again, or finish it with
+    /// POOL_EWORKER once it has had max_attempts tries. Returns true if it finished.
+    pub fn lose_running(&mut self, id: u64, worker: WorkerId, loss: Loss) -> bool {
+        let Some(job) = self.jobs.get_mut(&id) else { return false };
+        if !matches!(job.state, State::Running { worker: w } if w == worker) {
+            return false;
+        }
+        self.running -= 1;
+        match loss {
+            Loss::Innocent => job.attempts -= 1,
+            Loss::WorkerDied if job.attempts >= self.max_attempts => {
+                self.finish(id, Err(Error::Worker));
+                return true;
+            }
+            Loss::WorkerDied => self.totals.retried += 1,
+        }
+        job.state = State::Queued;
+        self.queue.push_front(id);
+        false
+    }
+
+    /// Finishes every queued job with `error` (the pool cannot start workers).
+    /// Returns how many finished.
+    pub fn fail_queued(&mut self, error: Error) -> usize {
+        let ids: Vec<u64> = self.queue.drain(..).collect();
+        for &id in &ids {
+            self.finish(id, Err(error));
+        }
+        ids.len()
+    }
+
+    /// Cancels an outstanding job: it finishes (or its result is replaced) with
+    /// POOL_ECANCELED. Returns the worker to stop when the job was running.
+    pub fn cancel(&mut self, id: u64) -> Result<Option<WorkerId>, Error> {
+        let job = self.jobs.get_mut(&id).ok_or(Error::NoJob)?;
+        match job.state {
+            State::Queued => {
+                self.queue.retain(|&q| q != id);
+                self.finish(id, Err(Error::Canceled));
+                Ok(None)
+            }
+            State::Running { worker } => {
+                self.running -= 1;
+                self.finish(id, Err(Error::Canceled));
+                Ok(Some(worker))
+            }
+            State::Finished { ref mut outcome, .. } => {
+                *outcome = Err(Error::Canceled);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Collects job `id` if it has finished: `Ok(None)` while it is pending.
+    pub fn collect(&mut self, id: u64) -> Result<Option<Outcome>, Error> {
+        match self.jobs.get(&id) {
+            None => Err(Error::NoJob),
+            Some(Job { state: State::Finished { seq, .. }, .. }) => {
+                let seq = *seq;
+                self.ready.remove(&seq);
+                Ok(Some(self.take_outcome(id)))
+            }
+            Some(_) => Ok(None),
+        }
+    }
+
+    /// Collects the earliest finished job.
+    pub fn collect_any(&mut self) -> Option<(u64, Outcome)> {
+        let (_, id) = self.ready.pop_first()?;
+        Some((id, self.take_outcome(id)))
+    }
+
+    fn take_outcome(&mut self, id: u64) -> Outcome {
+        match self.jobs.remove(&id) {
+            Some(Job { state: State::Finished { outcome, .. }, .. }) => outcome,
+            _ => unreachable!("only finished jobs are collected"),
+        }
+    }
+
+    fn finish(&mut self, id: u64, outcome: Outcome) {
+        match outcome {
+            Ok(_) => self.totals.completed += 1,
+            Err(_) => self.totals.failed += 1,
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.ready.insert(seq, id);
+        self.jobs.get_mut(&id).expect("finished ids are in the table").state = State::Finished { seq, outcome };
+    }
+
+    /// Submitted and not yet collected.
+    pub fn outstanding(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
+    /// Finished and not yet collected.
+    pub fn ready(&self) -> usize {
+        self.ready.len()
+    }
+
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: Hex = *b"1e4110cf294414bc2ac346ad274a7af3";
+
+    fn table(capacity: usize, max_attempts: u32) -> JobTable {
+        JobTable::new(capacity, max_attempts)
+    }
+
+    fn submit(t: &mut JobTable) -> u64 {
+        t.submit(Arc::from(&b"msg"[..]), 5).unwrap()
+    }
+
+    #[test]
+    fn ids_start_at_one_and_are_never_reused() {
+        let mut t = table(2, 3);
+        let a = submit(&mut t);
+        let b = submit(&mut t);
+        assert_eq!((a, b), (1, 2));
+        assert_eq!(t.submit(Arc::from(&b""[..]), 1), Err(Error::Full));
+        t.cancel(a).unwrap();
+        assert_eq!(t.collect(a), Ok(Some(Err(Error::Canceled))));
+        assert_eq!(submit(&mut t), 3);
+    }
+
+    #[test]
+    fn jobs_run_in_fifo_order_and_collect_once() {
+        let mut t = table(10, 3);
+        let ids: Vec<u64> = (0..3).map(|_| submit(&mut t)).collect();
+        let started: Vec<u64> = (0..3).map(|_| t.start_next(7).unwrap().id).collect();
+        assert_eq!(started, ids);
+        assert_eq!(t.running(), 3);
+        assert_eq!(t.collect(ids[0]), Ok(None));
+        assert!(t.finish_running(ids[2], 7, Ok(HEX)));
+        assert!(t.finish_running(ids[0], 7, Ok(HEX)));
+        assert_eq!(t.ready(), 2);
+        assert_eq!(t.collect_any(), Some((ids[2], Ok(HEX))));
+        assert_eq!(t.collect(ids[0]), Ok(Some(Ok(HEX))));
+        assert_eq!(t.collect(ids[0]), Err(Error::NoJob));
+        assert_eq!(t.collect_any(), None);
+        assert_eq!(t.collect(999), Err(Error::NoJob));
+        assert_eq!(t.outstanding(), 1);
+    }
+
+    #[test]
+    fn a_result_from_the_wrong_worker_is_ignored() {
+        let mut t = table(10, 3);
+        let id = submit(&mut t);
+        t.start_next(1).unwrap();
+        assert!(!t.finish_running(id, 2, Ok(HEX)));
+        assert_eq!(t.collect(id), Ok(None));
+    }
+
+    #[test]
+    fn worker_death_retries_then_fails_with_eworker() {
+        let mut t = table(10, 2);
+        let id = submit(&mut t);
+        assert_eq!(t.start_next(1).unwrap().id, id);
+        assert!(!t.lose_running(id, 1, Loss::WorkerDied));
+        assert_eq!(t.queued(), 1);
+        assert_eq!(t.start_next(2).unwrap().id, id);
+        assert!(t.lose_running(id, 2, Loss::WorkerDied));
+        assert_eq!(t.collect(id), Ok(Some(Err(Error::Worker))));
+        assert_eq!(t.totals(), Totals { completed: 0, failed: 1, retried: 1 });
+    }
+
+    #[test]
+    fn innocent_losses_do_not_use_up_attempts() {
+        let mut t = table(10, 1);
+        let id = submit(&mut t);
+        for worker in 1..5 {
+            t.start_next(worker).unwrap();
+            assert!(!t.lose_running(id, worker, Loss::Innocent));
+        }
+        t.start_next(9).unwrap();
+        assert!(t.finish_running(id, 9, Ok(HEX)));
+    }
+
+    #[test]
+    fn retried_jobs_go_to_the_front_of_the_queue() {
+        let mut t = table(10, 3);
+        let first = submit(&mut t);
+        let second = submit(&mut t);
+        t.start_next(1).unwrap();
+        t.lose_running(first, 1, Loss::WorkerDied);
+        assert_eq!(t.start_next(2).unwrap().id, first);
+        assert_eq!(t.start_next(2).unwrap().id, second);
+    }
+
+    #[test]
+    fn cancel_in_every_state() {
+        let mut t = table(10, 3);
+        let queued = submit(&mut t);
+        let running = submit(&mut t);
+        let finished = submit(&mut t);
+        t.queue.retain(|&q| q != queued);
+        t.queue.push_back(queued);
+        assert_eq!(t.start_next(4).unwrap().id, running);
+        assert_eq!(t.start_next(4).unwrap().id, finished);
+        assert!(t.finish_running(finished, 4, Ok(HEX)));
+        assert_eq!(t.cancel(queued), Ok(None));
+        assert_eq!(t.cancel(running), Ok(Some(4)));
+        assert_eq!(t.cancel(finished), Ok(None));
+        assert_eq!(t.queued(), 0);
+        assert_eq!(t.running(), 0);
+        // The canceled running job's late result is ignored.
+        assert!(!t.finish_running(running, 4, Ok(HEX)));
+        for id in [queued, running, finished] {
+            assert_eq!(t.collect(id), Ok(Some(Err(Error::Canceled))));
+        }
+        assert_eq!(t.cancel(queued), Err(Error::NoJob));
+    }
+
+    #[test]
+    fn fail_queued_leaves_running_jobs_alone() {
+        let mut t = table(10, 3);
+        let running = submit(&mut t);
+        let queued = submit(&mut t);
+        t.start_next(1).unwrap();
+        assert_eq!(t.fail_queued(Error::Spawn), 1);
+        assert_eq!(t.collect(queued), Ok(Some(Err(Error::Spawn))));
+        assert_eq!(t.collect(running), Ok(None));
+    }
+}

@@ -1,0 +1,313 @@
+//! The pool: state shared between the caller's threads and the dispatcher
+//! thread, and the operations the safe API exposes.
+
+mod dispatcher;
+pub(crate) mod jobs;
+mod supervisor;
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, LogLevel, LogSink, MAX_WORKERS};
+use crate::error::Error;
+use crate::kernel::{Engine, EngineKind};
+use crate::sys::{self, EventFd};
+use crate::worker::WorkerSpec;
+use crate::{Digest, JobId, Stats};
+use jobs::{JobTable, WorkerId};
+
+/// Settings fixed at creation, with every default resolved.
+pub(crate) struct Settings {
+    pub workers: usize,
+    pub max_message_bytes: usize,
+    pub job_timeout: Option<Duration>,
+    pub max_jobs_per_worker: Option<u64>,
+    pub log: Option<LogSink>,
+}
+
+/// What the caller's threads and the dispatcher share, under one lock.
+pub(crate) struct State {
+    pub jobs: JobTable,
+    /// The dispatcher has been woken and has not looked at the state since.
+    pub wake_pending: bool,
+    pub shutdown: bool,
+    /// Workers running a job that was canceled: the dispatcher stops them.
+    pub doomed_workers: Vec<WorkerId>,
+    /// Five starts in a row failed: submissions fail with POOL_ESPAWN.
+    pub unable_to_start: bool,
+    /// Live workers' process ids, kept by the dispatcher for stats and pids.
+    pub worker_pids: Vec<i32>,
+    pub worker_restarts: u64,
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Signaled whenever a job finishes.
+    job_finished: Condvar,
+    /// Readable while a finished job awaits collection (pool_fd).
+    ready_fd: EventFd,
+    /// Wakes the dispatcher.
+    wake: EventFd,
+    settings: Settings,
+}
+
+impl Shared {
+    /// Locks the state. A panic while it was held (a bug) does not make the
+    /// pool unusable: the job table stays consistent between operations.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Wakes the dispatcher (one eventfd write however many callers ask).
+    pub fn wake_dispatcher(&self, state: &mut State) {
+        if !state.wake_pending {
+            state.wake_pending = true;
+            self.wake.set();
+        }
+    }
+
+    /// Keeps `pool_fd` readable exactly while a finished job awaits collection,
+    /// and wakes the waiters when jobs finished. Call after every change of the
+    /// job table, with the lock still held, passing the ready count before it.
+    pub fn after_change(&self, state: &State, ready_before: usize) {
+        let ready_now = state.jobs.ready();
+        if ready_before == 0 && ready_now > 0 {
+            self.ready_fd.set();
+        } else if ready_before > 0 && ready_now == 0 {
+            self.ready_fd.clear();
+        }
+        if ready_now > ready_before {
+            self.job_finished.notify_all();
+        }
+    }
+
+    pub fn log(&self, level: LogLevel, message: &str) {
+        if let Some(log) = &self.settings.log {
+            log(level, message);
+        }
+    }
+}
+
+/// A pool of pre-forked worker processes. See the crate documentation.
+pub struct Pool {
+    shared: Arc<Shared>,
+    dispatcher: Option<JoinHandle<()>>,
+    creator: i32,
+}
+
+fn resolve(config: &Config) -> Result<(Settings, usize, u32, WorkerSpec), Error> {
+    let workers = if config.workers == 0 { sys::usable_cpus() } else { config.workers };
+    if workers > MAX_WORKERS || config.queue_capacity == 0 || config.max_attempts == 0 || config.max_message_bytes == 0
+    {
+        return Err(Error::InvalidArgument);
+    }
+    if config.job_timeout == Some(Duration::ZERO) || config.max_jobs_per_worker == Some(0) {
+        return Err(Error::InvalidArgument);
+    }
+    let engine = match config.engine.or_else(engine_from_env) {
+        Some(kind) => Engine::new(kind).unwrap_or_else(Engine::best),
+        None => Engine::best(),
+    };
+    let settings = Settings {
+        workers,
+        max_message_bytes: config.max_message_bytes,
+        job_timeout: config.job_timeout,
+        max_jobs_per_worker: config.max_jobs_per_worker,
+        log: config.log.clone(),
+    };
+    Ok((settings, config.queue_capacity, config.max_attempts, WorkerSpec { engine, init: config.worker_init.clone() }))
+}
+
+/// `MD5POOL_KERNEL=scalar|avx2|avx512` forces an engine (read in the host, at
+/// creation, never in a forked child).
+fn engine_from_env() -> Option<EngineKind> {
+    std::env::var("MD5POOL_KERNEL").ok().and_then(|name| EngineKind::from_name(&name))
+}
+
+impl Pool {
+    /// Forks the fork server and the first set of workers, and returns once every
+    /// worker process exists (their `worker_init` may still be running).
+    pub fn new(config: Config) -> Result<Pool, Error> {
+        let (settings, capacity, max_attempts, spec) = resolve(&config)?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                jobs: JobTable::new(capacity, max_attempts),
+                wake_pending: false,
+                shutdown: false,
+                doomed_workers: Vec::new(),
+                unable_to_start: false,
+                worker_pids: Vec::new(),
+                worker_restarts: 0,
+            }),
+            job_finished: Condvar::new(),
+            ready_fd: EventFd::new().map_err(|_| Error::Spawn)?,
+            wake: EventFd::new().map_err(|_| Error::Spawn)?,
+            settings,
+        });
+        let (started_tx, started_rx) = mpsc::sync_channel(1);
+        let thread_shared = shared.clone();
+        // The dispatcher must never run a host signal handler: it starts with every
+        // signal blocked. The caller's own mask is restored before we return.
+        let old_mask = sys::block_all_signals();
+        let spawned = std::thread::Builder::new()
+            .name("md5pool-dispatch".into())
+            .spawn(move || dispatcher::run(thread_shared, spec, started_tx));
+        sys::restore_signal_mask(&old_mask);
+        let dispatcher = spawned.map_err(|_| Error::Spawn)?;
+        let started = started_rx.recv().unwrap_or(Err(Error::Spawn));
+        let pool = Pool { shared, dispatcher: Some(dispatcher), creator: sys::current_pid() };
+        started.map(|()| pool)
+    }
+
+    fn check_process(&self) -> Result<(), Error> {
+        if sys::current_pid() == self.creator {
+            Ok(())
+        } else {
+            Err(Error::Forked)
+        }
+    }
+
+    /// Queues one job; never blocks on a full queue.
+    pub fn submit(&self, msg: &[u8], iterations: u64) -> Result<JobId, Error> {
+        self.check_process()?;
+        if iterations == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        if msg.len() > self.shared.settings.max_message_bytes {
+            return Err(Error::TooBig);
+        }
+        let msg: Arc<[u8]> = Arc::from(msg);
+        let mut state = self.shared.lock();
+        if state.unable_to_start {
+            return Err(Error::Spawn);
+        }
+        let id = state.jobs.submit(msg, iterations)?;
+        self.shared.wake_dispatcher(&mut state);
+        Ok(JobId(id))
+    }
+
+    /// Waits for job `job` and collects it. `None` waits forever;
+    /// `Some(Duration::ZERO)` polls.
+    pub fn wait(&self, job: JobId, timeout: Option<Duration>) -> Result<Digest, Error> {
+        self.check_process()?;
+        let outcome = self.wait_until(timeout, |jobs| jobs.collect(job.0).transpose())?;
+        outcome.map(Digest)
+    }
+
+    /// Waits for whichever outstanding job finishes first and collects it.
+    /// The outer error is the wait's own (`NoJob` at once when nothing is
+    /// outstanding, `TimedOut`); the inner result is the job's status.
+    pub fn wait_any(&self, timeout: Option<Duration>) -> Result<(JobId, Result<Digest, Error>), Error> {
+        self.check_process()?;
+        let (id, outcome) = self.wait_until(timeout, |jobs| {
+            if jobs.outstanding() == 0 {
+                return Some(Err(Error::NoJob));
+            }
+            jobs.collect_any().map(Ok)
+        })?;
+        Ok((JobId(id), outcome.map(Digest)))
+    }
+
+    /// Runs `attempt` under the lock until it yields something or `timeout` passes.
+    fn wait_until<T>(
+        &self,
+        timeout: Option<Duration>,
+        mut attempt: impl FnMut(&mut JobTable) -> Option<Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let deadline = timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
+        let mut state = self.shared.lock();
+        loop {
+            let ready_before = state.jobs.ready();
+            if let Some(result) = attempt(&mut state.jobs) {
+                self.shared.after_change(&state, ready_before);
+                return result;
+            }
+            state = match deadline {
+                None => self.shared.job_finished.wait(state).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Error::TimedOut);
+                    }
+                    self.shared.job_finished.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0
+                }
+            };
+        }
+    }
+
+    /// Cancels an outstanding job; it is then collected with `Error::Canceled`.
+    pub fn cancel(&self, job: JobId) -> Result<(), Error> {
+        self.check_process()?;
+        let mut state = self.shared.lock();
+        let ready_before = state.jobs.ready();
+        let doomed = state.jobs.cancel(job.0)?;
+        self.shared.after_change(&state, ready_before);
+        if let Some(worker) = doomed {
+            state.doomed_workers.push(worker);
+            self.shared.wake_dispatcher(&mut state);
+        }
+        Ok(())
+    }
+
+    /// Counters and gauges at this moment.
+    pub fn stats(&self) -> Result<Stats, Error> {
+        self.check_process()?;
+        let state = self.shared.lock();
+        let totals = state.jobs.totals();
+        Ok(Stats {
+            workers_configured: self.shared.settings.workers,
+            workers_alive: state.worker_pids.len(),
+            jobs_queued: state.jobs.queued() as u64,
+            jobs_running: state.jobs.running() as u64,
+            jobs_ready: state.jobs.ready() as u64,
+            jobs_completed: totals.completed,
+            jobs_failed: totals.failed,
+            jobs_retried: totals.retried,
+            worker_restarts: state.worker_restarts,
+        })
+    }
+
+    /// Process ids of the live workers.
+    pub fn worker_pids(&self) -> Result<Vec<i32>, Error> {
+        self.check_process()?;
+        Ok(self.shared.lock().worker_pids.clone())
+    }
+
+    /// A descriptor that polls readable while a finished job awaits collection.
+    /// Never read from it or close it.
+    pub fn ready_fd(&self) -> Result<BorrowedFd<'_>, Error> {
+        self.check_process()?;
+        Ok(self.shared.ready_fd.as_fd())
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
+impl Drop for Pool {
+    /// Stops and reaps every process of the pool. In a forked child of the
+    /// creator, only releases this process's copy of the memory.
+    fn drop(&mut self) {
+        let Some(dispatcher) = self.dispatcher.take() else { return };
+        if self.check_process().is_err() {
+            // The dispatcher thread does not exist in this process, but its
+            // reference to `shared` was copied by fork: give it up on its behalf.
+            std::mem::forget(dispatcher);
+            // SAFETY: the dispatcher holds exactly one strong reference for its whole
+            // life (it returns only after `shutdown`, which this process never
+            // sets), and no thread of this process can use it any more.
+            unsafe { Arc::decrement_strong_count(Arc::as_ptr(&self.shared)) };
+            return;
+        }
+        {
+            let mut state = self.shared.lock();
+            state.shutdown = true;
+            self.shared.wake_dispatcher(&mut state);
+        }
+        let _ = dispatcher.join();
+    }
+}

@@ -1,0 +1,223 @@
+//! Small wrappers over the system calls the pool needs, each retried on EINTR.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// A raw system call's return value: -1 means failure with `errno`.
+pub trait SyscallReturn {
+    type Ok;
+    fn into_result(self) -> io::Result<Self::Ok>;
+}
+
+macro_rules! minus_one_is_error {
+    ($($t:ty),*) => {$(
+        impl SyscallReturn for $t {
+            type Ok = $t;
+            fn into_result(self) -> io::Result<$t> {
+                if self == -1 { Err(io::Error::last_os_error()) } else { Ok(self) }
+            }
+        }
+    )*};
+}
+minus_one_is_error!(i32, i64, isize);
+
+impl<T> SyscallReturn for io::Result<T> {
+    type Ok = T;
+    fn into_result(self) -> io::Result<T> {
+        self
+    }
+}
+
+/// Runs `call` again for as long as it fails with EINTR (a host signal handler
+/// installed without SA_RESTART must never turn into an error of ours).
+pub fn retry_eintr<R: SyscallReturn>(mut call: impl FnMut() -> R) -> io::Result<R::Ok> {
+    loop {
+        match call().into_result() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// A counter descriptor that polls readable while set: the pool's readiness
+/// signal (`pool_fd`) and the dispatcher's wake-up.
+pub struct EventFd(OwnedFd);
+
+impl EventFd {
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: plain system call; the returned descriptor is new and ours.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) }.into_result()?;
+        // SAFETY: `fd` was just created and nothing else owns it.
+        Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Makes the descriptor readable (idempotent while set).
+    pub fn set(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64. EAGAIN (counter saturated) is
+        // impossible: the counter stays tiny. The result is ignored on purpose: an
+        // eventfd write cannot fail otherwise.
+        let _ = retry_eintr(|| unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) });
+    }
+
+    /// Makes the descriptor unreadable until the next `set`.
+    pub fn clear(&self) {
+        let mut value: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64. EAGAIN just means it was not set.
+        let _ = retry_eintr(|| unsafe { libc::read(self.0.as_raw_fd(), (&mut value as *mut u64).cast(), 8) });
+    }
+}
+
+impl AsFd for EventFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// Puts a descriptor in non-blocking mode.
+pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we borrow; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) }.into_result()?;
+    // SAFETY: as above.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) }.into_result()?;
+    Ok(())
+}
+
+/// The CPUs this process may run on (its affinity mask), at least 1.
+pub fn usable_cpus() -> usize {
+    // SAFETY: `set` is a zeroed cpu_set_t that sched_getaffinity fills in.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            return (libc::CPU_COUNT(&set) as usize).max(1);
+        }
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The calling process's id (glibc keeps it right across fork).
+pub fn current_pid() -> i32 {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// Blocks every signal in the calling thread and returns the previous mask.
+pub fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: both sets are initialized by sigfillset / pthread_sigmask.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    }
+}
+
+/// Restores a mask returned by [`block_all_signals`].
+pub fn restore_signal_mask(old: &libc::sigset_t) {
+    // SAFETY: `old` is a mask pthread_sigmask filled in.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut());
+    }
+}
+
+// Everything below runs only in a freshly forked child of ours (fork server or
+// worker), which has one thread and owns every descriptor it has.
+
+/// In a child: every handler back to SIG_DFL, then `mask` as the signal mask.
+pub fn child_reset_signals(mask: &[libc::c_int]) {
+    // SAFETY: sigaction/sigprocmask with initialized structures; failures (for
+    // SIGKILL, SIGSTOP and glibc's reserved signals) are expected and harmless.
+    unsafe {
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut dfl.sa_mask);
+        for sig in 1..libc::SIGRTMAX() + 1 {
+            libc::sigaction(sig, &dfl, std::ptr::null_mut());
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &sig in mask {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// In a child: asks for SIGKILL when the forking thread's process goes away,
+/// then closes the race where the parent died before the request.
+pub fn child_die_with_parent(expected_parent: i32) {
+    // SAFETY: prctl/getppid/_exit are plain system calls.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+        if libc::getppid() != expected_parent {
+            libc::_exit(1);
+        }
+    }
+}
+
+/// In a child: closes every descriptor except `keep`, then points 0, 1 and 2 at
+/// /dev/null so that no later open() can land on a stdio number.
+pub fn child_close_inherited_fds(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.to_vec();
+    keep.sort_unstable();
+    if !close_all_but_with_close_range(&keep) {
+        close_all_but_by_walking_proc(&keep);
+    }
+    // SAFETY: opening /dev/null and dup2 onto stdio numbers that are now free.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            for stdio in 0..3 {
+                if null != stdio {
+                    libc::dup2(null, stdio);
+                }
+            }
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+}
+
+/// close_range(2) where the kernel has it (5.9+); false on ENOSYS (kernel 3.10).
+fn close_all_but_with_close_range(keep: &[RawFd]) -> bool {
+    let mut first: u32 = 0;
+    for &fd in keep.iter().chain(std::iter::once(&RawFd::MAX)) {
+        let fd = fd as u32;
+        if fd > first {
+            // SAFETY: closes a range of descriptors in a single-threaded child that
+            // owns them all; nothing refers to them any more.
+            let ret = unsafe { libc::syscall(libc::SYS_close_range, first, fd - 1, 0u32) };
+            if ret != 0 {
+                return false;
+            }
+        }
+        first = fd.saturating_add(1);
+    }
+    true
+}
+
+fn close_all_but_by_walking_proc(keep: &[RawFd]) {
+    let open: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        // No /proc: close every number up to the descriptor limit.
+        Err(_) => (0..max_fd()).collect(),
+    };
+    for fd in open {
+        if keep.binary_search(&fd).is_err() {
+            // SAFETY: see close_all_but_with_close_range. The read_dir descriptor
+            // was closed when the iterator was dropped; closing its stale number
+            // is harmless (EBADF).
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+fn max_fd() -> RawFd {
+    // SAFETY: sysconf has no memory arguments.
+    let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+    if max > 0 { max.min(1 << 20) as RawFd } else { 1024 }
+}

@@ -1,0 +1,117 @@
+//! What runs in a worker process: initialize once, then run jobs from the
+//! channel until it closes. Never returns: a worker leaves with `_exit`, so the
+//! host's atexit handlers and stdio buffers are never run or flushed here.
+
+use std::ops::Range;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use crate::config::WorkerInit;
+use crate::ipc::{self, Frame, FrameReader, ReadStatus};
+use crate::kernel::{Engine, Hex, JobInput};
+use crate::sys;
+
+/// What every worker of a pool is given at fork.
+#[derive(Clone)]
+pub struct WorkerSpec {
+    pub engine: Engine,
+    pub init: Option<WorkerInit>,
+}
+
+/// A worker sends finished results at least this often while a long batch runs.
+const RESULT_FLUSH_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Becomes a worker: called in the child right after the fork server forked it.
+pub fn run(channel: OwnedFd, spec: &WorkerSpec, fork_server: i32) -> ! {
+    sys::child_die_with_parent(fork_server);
+    sys::child_reset_signals(&[]);
+    sys::child_close_inherited_fds(&[channel.as_raw_fd()]);
+    let code = match catch_unwind(AssertUnwindSafe(|| serve(&channel, spec))) {
+        Ok(()) => 0,
+        Err(_) => 70,
+    };
+    // SAFETY: _exit ends the process without running the host's atexit handlers.
+    unsafe { libc::_exit(code) }
+}
+
+fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
+    if let Some(init) = &spec.init {
+        init();
+    }
+    let mut out = Vec::with_capacity(4096);
+    ipc::encode(&Frame::Ready { lanes: spec.engine.lanes() as u64 }, &mut out);
+    if ipc::send_all(channel.as_fd(), &out).is_err() {
+        return;
+    }
+    let mut reader = FrameReader::default();
+    let mut batch = Batch::default();
+    loop {
+        if reader.fill(channel.as_fd()) != ReadStatus::Data {
+            return;
+        }
+        loop {
+            match reader.next_frame() {
+                Ok(Some(Frame::Job { id, iterations, msg })) => batch.push(id, iterations, msg),
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) => break,
+            }
+        }
+        if !batch.is_empty() && reader.is_empty() && batch.run(spec.engine, channel, &mut out).is_err() {
+            return;
+        }
+    }
+}
+
+/// Jobs received together, run together (one engine call fills its lanes).
+#[derive(Default)]
+struct Batch {
+    ids: Vec<u64>,
+    iterations: Vec<u64>,
+    spans: Vec<Range<usize>>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    fn push(&mut self, id: u64, iterations: u64, msg: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(msg);
+        self.ids.push(id);
+        self.iterations.push(iterations);
+        self.spans.push(start..self.bytes.len());
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Runs every job, sending results as they finish (coalesced), then empties the batch.
+    fn run(&mut self, engine: Engine, channel: &OwnedFd, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let inputs: Vec<JobInput<'_>> = self
+            .spans
+            .iter()
+            .zip(&self.iterations)
+            .map(|(span, &iterations)| JobInput { msg: &self.bytes[span.clone()], iterations })
+            .collect();
+        out.clear();
+        let mut last_flush = Instant::now();
+        let mut failed = None;
+        engine.run(&inputs, &mut |index: usize, hex: &Hex| {
+            ipc::encode(&Frame::Result { id: self.ids[index], hex }, out);
+            if failed.is_none() && last_flush.elapsed() >= RESULT_FLUSH_INTERVAL {
+                failed = ipc::send_all(channel.as_fd(), out).err();
+                out.clear();
+                last_flush = Instant::now();
+            }
+        });
+        drop(inputs);
+        self.ids.clear();
+        self.iterations.clear();
+        self.spans.clear();
+        self.bytes.clear();
+        match failed {
+            Some(e) => Err(e),
+            None => ipc::send_all(channel.as_fd(), out),
+        }
+    }
+}
