@@ -10,7 +10,7 @@ use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::jobs::{Assignment, Loss, Outcome, WorkerId};
+use super::jobs::{Loss, Outcome, WorkerId};
 use super::supervisor::Supervisor;
 use super::Shared;
 use crate::config::LogLevel;
@@ -31,8 +31,17 @@ const FIRST_WORKER_TOKEN: u64 = 2;
 
 struct InFlight {
     job: u64,
+    cost: u64,
     deadline: Option<Instant>,
 }
+
+/// Beyond its engine's lanes, a worker is sent more jobs only while all it holds
+/// costs at most this many MD5 blocks (about a millisecond of work): tiny jobs
+/// travel in batches, so per-job syscalls vanish, while a long job never waits
+/// behind another one in a worker when a worker elsewhere could run it.
+const PIPELINE_BUDGET_BLOCKS: u64 = 12_000;
+/// And at most this many jobs in flight per worker.
+const PIPELINE_MAX_JOBS: usize = 1024;
 
 struct Worker {
     pid: i32,
@@ -42,12 +51,39 @@ struct Worker {
     /// Jobs its engine runs at once; `None` until `worker_init` has returned.
     lanes: Option<usize>,
     in_flight: Vec<InFlight>,
+    /// Sum of `in_flight` costs.
+    in_flight_cost: u64,
     jobs_sent: u64,
     /// The pool is killing it for a canceled or timed-out job: its other jobs in
     /// flight do not count as failed attempts.
     killed: bool,
     /// EPOLLOUT is registered (output is waiting for room in the channel).
     wants_write: bool,
+}
+
+/// MD5 blocks a job compresses: its message (and padding) once, then about 1.5
+/// blocks per further iteration (a 32-byte append every time, a final block each).
+fn cost_in_blocks(len: usize, iterations: u64) -> u64 {
+    (len as u64 / 64 + 1).saturating_add(iterations.saturating_sub(1).saturating_mul(3) / 2)
+}
+
+impl Worker {
+    /// True if this worker should be sent a job of `cost` blocks now.
+    fn can_take(&self, cost: u64, max_jobs: u64) -> bool {
+        let Some(lanes) = self.lanes else { return false };
+        if self.killed || self.jobs_sent >= max_jobs {
+            return false;
+        }
+        let held = self.in_flight.len();
+        held < lanes || (held < PIPELINE_MAX_JOBS && self.in_flight_cost + cost <= PIPELINE_BUDGET_BLOCKS)
+    }
+
+    /// Drops a job from the in-flight list (it finished or timed out).
+    fn forget(&mut self, job: u64) {
+        if let Some(at) = self.in_flight.iter().position(|f| f.job == job) {
+            self.in_flight_cost -= self.in_flight.swap_remove(at).cost;
+        }
+    }
 }
 
 /// Runs the dispatcher thread: forks the fork server and the first workers,
@@ -232,6 +268,7 @@ impl<'a> Dispatcher<'a> {
             out: Vec::new(),
             lanes: None,
             in_flight: Vec::new(),
+            in_flight_cost: 0,
             jobs_sent: 0,
             killed: false,
             wants_write: false,
@@ -315,7 +352,7 @@ impl<'a> Dispatcher<'a> {
         let ready_before = state.jobs.ready();
         for (job, outcome) in results {
             state.jobs.finish_running(job, id, outcome);
-            worker.in_flight.retain(|f| f.job != job);
+            worker.forget(job);
         }
         self.shared.after_change(&state, ready_before);
         drop(state);
@@ -404,13 +441,12 @@ impl<'a> Dispatcher<'a> {
         }
         let mut expired = Vec::new();
         for (&id, worker) in &mut self.workers {
-            worker.in_flight.retain(|f| {
-                let late = f.deadline.is_some_and(|d| d <= now);
-                if late {
-                    expired.push((id, f.job));
-                }
-                !late
-            });
+            let late: Vec<u64> =
+                worker.in_flight.iter().filter(|f| f.deadline.is_some_and(|d| d <= now)).map(|f| f.job).collect();
+            for job in late {
+                worker.forget(job);
+                expired.push((id, job));
+            }
         }
         if expired.is_empty() {
             return;
@@ -461,37 +497,30 @@ impl<'a> Dispatcher<'a> {
 
     // ----- handing out jobs
 
-    /// Gives queued jobs to ready workers, one at a time to the least loaded,
-    /// until every worker's lanes are full or the queue is empty.
+    /// Gives queued jobs to ready workers, each to the least loaded one that
+    /// can take it, until no worker can take the next job or the queue is empty.
     fn dispatch(&mut self, now: Instant) {
-        let limit = self.shared.settings.max_jobs_per_worker.unwrap_or(u64::MAX);
         let deadline = self.shared.settings.job_timeout.map(|t| now + t);
-        let mut sent: Vec<(WorkerId, Assignment)> = Vec::new();
-        {
-            let mut state = self.shared.lock();
-            while state.jobs.has_queued() {
-                let least_loaded = self
-                    .workers
-                    .iter_mut()
-                    .filter(|(_, w)| {
-                        !w.killed
-                            && w.jobs_sent < limit
-                            && w.lanes.is_some_and(|lanes| w.in_flight.len() < lanes)
-                    })
-                    .min_by_key(|(_, w)| w.in_flight.len());
-                let Some((&id, worker)) = least_loaded else { break };
-                let job = state.jobs.start_next(id).expect("the queue is not empty");
-                worker.in_flight.push(InFlight { job: job.id, deadline });
-                worker.jobs_sent += 1;
-                sent.push((id, job));
-            }
-        }
+        let limit = self.shared.settings.max_jobs_per_worker.unwrap_or(u64::MAX);
         let mut touched = Vec::new();
-        for (id, job) in &sent {
-            let worker = self.workers.get_mut(id).expect("chosen above");
+        let mut state = self.shared.lock();
+        while let Some((len, iterations)) = state.jobs.peek_next() {
+            let cost = cost_in_blocks(len, iterations);
+            let taker = self
+                .workers
+                .iter_mut()
+                .filter(|(_, w)| w.can_take(cost, limit))
+                .min_by_key(|(_, w)| w.in_flight.len());
+            let Some((&id, worker)) = taker else { break };
+            let job = state.jobs.start_next(id).expect("the queue is not empty");
             ipc::encode(&Frame::Job { id: job.id, iterations: job.iterations, msg: &job.msg }, &mut worker.out);
-            touched.push(*id);
+            worker.in_flight.push(InFlight { job: job.id, cost, deadline });
+            worker.in_flight_cost += cost;
+            worker.jobs_sent += 1;
+            touched.push(id);
         }
+        drop(state);
+        touched.sort_unstable();
         touched.dedup();
         for id in touched {
             self.flush(id);

@@ -107,6 +107,12 @@ impl JobTable {
         !self.queue.is_empty()
     }
 
+    /// (message length, iterations) of the job `start_next` would hand out.
+    pub fn peek_next(&self) -> Option<(usize, u64)> {
+        let job = &self.jobs[self.queue.front()?];
+        Some((job.msg.len(), job.iterations))
+    }
+
     /// Records the outcome of a job running on `worker`. Returns false (and changes
     /// nothing) when the job no longer runs there: canceled, or already lost.
     pub fn finish_running(&mut self, id: u64, worker: WorkerId, outcome: Outcome) -> bool {
