@@ -81,24 +81,24 @@ impl FrameReader {
     /// Reads what the channel holds (up to a bounded chunk) into the buffer.
     pub fn fill(&mut self, fd: BorrowedFd<'_>) -> ReadStatus {
         const CHUNK: usize = 64 * 1024;
-        if self.start > 0 && self.start == self.buf.len() {
+        if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
         } else if self.start > self.buf.len() / 2 {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        let old_len = self.buf.len();
-        self.buf.resize(old_len + CHUNK, 0);
-        let tail = &mut self.buf[old_len..];
-        // SAFETY: `tail` is a valid, writable buffer of `tail.len()` bytes.
-        let n = retry_eintr(|| unsafe {
-            libc::read(fd.as_raw_fd(), tail.as_mut_ptr().cast(), tail.len())
-        });
-        self.buf.truncate(old_len + n.as_ref().map_or(0, |&n| n.max(0) as usize));
+        self.buf.reserve(CHUNK);
+        let spare = self.buf.spare_capacity_mut();
+        // SAFETY: `spare` is writable memory of `spare.len()` bytes owned by `buf`.
+        let n = retry_eintr(|| unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) });
         match n {
             Ok(0) => ReadStatus::Closed,
-            Ok(_) => ReadStatus::Data,
+            Ok(n) => {
+                // SAFETY: read() initialized the first `n` bytes of the spare capacity.
+                unsafe { self.buf.set_len(self.buf.len() + n as usize) };
+                ReadStatus::Data
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadStatus::WouldBlock,
             Err(_) => ReadStatus::Closed,
         }

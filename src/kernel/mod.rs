@@ -2,7 +2,17 @@
 //!
 //! md5chain(msg, n): one running MD5 state; n times: update it with `msg`, then
 //! `msg` = lowercase hex of the digest of a copy of the state (the state goes on).
+//!
+//! Engines: a scalar chain (latency-bound, one job at a time) and multi-buffer SIMD engines
+//! (one job per 32-bit lane, several vectors of lanes in flight) for AVX2 and AVX-512,
+//! chosen at run time.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod multibuf;
 mod scalar;
 
 /// A result: 32 lowercase hex digits (no NUL).
@@ -16,7 +26,7 @@ pub struct JobInput<'a> {
 }
 
 /// Runs one md5 chain in the calling thread with the fastest scalar code.
-/// `iterations` must be at least 1.
+/// `iterations` must be at least 1 (0 is treated as 1).
 pub fn md5_chain(msg: &[u8], iterations: u64) -> Hex {
     scalar::md5_chain(msg, iterations)
 }
@@ -25,53 +35,112 @@ pub fn md5_chain(msg: &[u8], iterations: u64) -> Hex {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EngineKind {
     Scalar,
+    Avx2,
+    Avx512,
 }
 
 impl EngineKind {
+    /// Parses `"scalar"`, `"avx2"` or `"avx512"`.
     pub fn from_name(name: &str) -> Option<EngineKind> {
         match name {
             "scalar" => Some(EngineKind::Scalar),
+            "avx2" => Some(EngineKind::Avx2),
+            "avx512" => Some(EngineKind::Avx512),
             _ => None,
         }
     }
 
+    /// `"scalar"`, `"avx2"` or `"avx512"`.
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Scalar => "scalar",
+            EngineKind::Avx2 => "avx2",
+            EngineKind::Avx512 => "avx512",
         }
     }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Inner {
+    Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Avx2(avx2::Avx2),
+    #[cfg(target_arch = "x86_64")]
+    Avx512(avx512::Avx512),
 }
 
 /// A kernel engine chosen once (at pool creation) and copied into workers.
 #[derive(Clone, Copy, Debug)]
 pub struct Engine {
-    kind: EngineKind,
+    inner: Inner,
 }
 
 impl Engine {
     /// The fastest engine this CPU (and OS) supports.
     pub fn best() -> Engine {
-        Engine { kind: EngineKind::Scalar }
+        Engine::new(EngineKind::Avx512)
+            .or_else(|| Engine::new(EngineKind::Avx2))
+            .unwrap_or(Engine {
+                inner: Inner::Scalar,
+            })
     }
 
-    /// `kind` if this CPU can run it.
+    /// `kind` if this CPU (and OS) can run it.
     pub fn new(kind: EngineKind) -> Option<Engine> {
-        Some(Engine { kind })
+        let inner = match kind {
+            EngineKind::Scalar => Some(Inner::Scalar),
+            #[cfg(target_arch = "x86_64")]
+            EngineKind::Avx2 => avx2::Avx2::detect().map(Inner::Avx2),
+            #[cfg(target_arch = "x86_64")]
+            EngineKind::Avx512 => avx512::Avx512::detect().map(Inner::Avx512),
+            #[cfg(not(target_arch = "x86_64"))]
+            EngineKind::Avx2 | EngineKind::Avx512 => None,
+        };
+        inner.map(|inner| Engine { inner })
     }
 
     pub fn kind(&self) -> EngineKind {
-        self.kind
+        match self.inner {
+            Inner::Scalar => EngineKind::Scalar,
+            #[cfg(target_arch = "x86_64")]
+            Inner::Avx2(_) => EngineKind::Avx2,
+            #[cfg(target_arch = "x86_64")]
+            Inner::Avx512(_) => EngineKind::Avx512,
+        }
     }
 
     /// How many jobs this engine wants at once to run at full throughput.
     pub fn lanes(&self) -> usize {
-        1
+        #[cfg(target_arch = "x86_64")]
+        use multibuf::Kernel;
+        match self.inner {
+            Inner::Scalar => 1,
+            #[cfg(target_arch = "x86_64")]
+            Inner::Avx2(_) => avx2::Avx2::WIDTH * avx2::Avx2::MAX_GROUPS,
+            #[cfg(target_arch = "x86_64")]
+            Inner::Avx512(_) => avx512::Avx512::WIDTH * avx512::Avx512::MAX_GROUPS,
+        }
     }
 
     /// Runs every job, calling `done(index, &hex)` as each one finishes (in any order).
+    /// A lane whose job finishes takes the next job at once; a lone job runs on the scalar
+    /// chain.
     pub fn run(&self, jobs: &[JobInput<'_>], done: &mut dyn FnMut(usize, &Hex)) {
-        for (index, job) in jobs.iter().enumerate() {
-            done(index, &md5_chain(job.msg, job.iterations));
+        if jobs.len() <= 1 {
+            return run_scalar(jobs, done);
         }
+        match self.inner {
+            Inner::Scalar => run_scalar(jobs, done),
+            #[cfg(target_arch = "x86_64")]
+            Inner::Avx2(k) => multibuf::run(k, jobs, done),
+            #[cfg(target_arch = "x86_64")]
+            Inner::Avx512(k) => multibuf::run(k, jobs, done),
+        }
+    }
+}
+
+fn run_scalar(jobs: &[JobInput<'_>], done: &mut dyn FnMut(usize, &Hex)) {
+    for (index, job) in jobs.iter().enumerate() {
+        done(index, &md5_chain(job.msg, job.iterations));
     }
 }

@@ -31,7 +31,12 @@ pub(crate) const IV: [u32; 4] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476]
 
 /// Rotation of step `i`.
 pub(crate) const fn rot(i: usize) -> u32 {
-    const R: [[u32; 4]; 4] = [[7, 12, 17, 22], [5, 9, 14, 20], [4, 11, 16, 23], [6, 10, 15, 21]];
+    const R: [[u32; 4]; 4] = [
+        [7, 12, 17, 22],
+        [5, 9, 14, 20],
+        [4, 11, 16, 23],
+        [6, 10, 15, 21],
+    ];
     R[i / 16][i % 4]
 }
 
@@ -48,33 +53,102 @@ pub(crate) const fn widx(i: usize) -> usize {
 /// Invokes `$m!(i)` for every MD5 step `i` in order.
 macro_rules! for_each_step {
     ($m:ident) => {
-        $m!(0); $m!(1); $m!(2); $m!(3); $m!(4); $m!(5); $m!(6); $m!(7);
-        $m!(8); $m!(9); $m!(10); $m!(11); $m!(12); $m!(13); $m!(14); $m!(15);
-        $m!(16); $m!(17); $m!(18); $m!(19); $m!(20); $m!(21); $m!(22); $m!(23);
-        $m!(24); $m!(25); $m!(26); $m!(27); $m!(28); $m!(29); $m!(30); $m!(31);
-        $m!(32); $m!(33); $m!(34); $m!(35); $m!(36); $m!(37); $m!(38); $m!(39);
-        $m!(40); $m!(41); $m!(42); $m!(43); $m!(44); $m!(45); $m!(46); $m!(47);
-        $m!(48); $m!(49); $m!(50); $m!(51); $m!(52); $m!(53); $m!(54); $m!(55);
-        $m!(56); $m!(57); $m!(58); $m!(59); $m!(60); $m!(61); $m!(62); $m!(63);
+        $m!(0);
+        $m!(1);
+        $m!(2);
+        $m!(3);
+        $m!(4);
+        $m!(5);
+        $m!(6);
+        $m!(7);
+        $m!(8);
+        $m!(9);
+        $m!(10);
+        $m!(11);
+        $m!(12);
+        $m!(13);
+        $m!(14);
+        $m!(15);
+        $m!(16);
+        $m!(17);
+        $m!(18);
+        $m!(19);
+        $m!(20);
+        $m!(21);
+        $m!(22);
+        $m!(23);
+        $m!(24);
+        $m!(25);
+        $m!(26);
+        $m!(27);
+        $m!(28);
+        $m!(29);
+        $m!(30);
+        $m!(31);
+        $m!(32);
+        $m!(33);
+        $m!(34);
+        $m!(35);
+        $m!(36);
+        $m!(37);
+        $m!(38);
+        $m!(39);
+        $m!(40);
+        $m!(41);
+        $m!(42);
+        $m!(43);
+        $m!(44);
+        $m!(45);
+        $m!(46);
+        $m!(47);
+        $m!(48);
+        $m!(49);
+        $m!(50);
+        $m!(51);
+        $m!(52);
+        $m!(53);
+        $m!(54);
+        $m!(55);
+        $m!(56);
+        $m!(57);
+        $m!(58);
+        $m!(59);
+        $m!(60);
+        $m!(61);
+        $m!(62);
+        $m!(63);
     };
 }
 pub(crate) use for_each_step;
 
 /// Hides `x` from the optimizer so that it cannot re-associate the additions around it.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn opaque(mut x: u32) -> u32 {
+    // SAFETY: an empty asm block (a comment) that only claims to read and write one
+    // register; it touches no memory and has no other effect.
+    unsafe {
+        core::arch::asm!("/* {0:e} */", inout(reg) x, options(pure, nomem, nostack, preserves_flags))
+    };
+    x
+}
+
+/// Hides `x` from the optimizer so that it cannot re-associate the additions around it.
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+fn opaque(mut x: u32) -> u32 {
+    // SAFETY: an empty asm block (a comment) that only claims to read and write one
+    // register; it touches no memory and has no other effect.
+    unsafe {
+        core::arch::asm!("/* {0:w} */", inout(reg) x, options(pure, nomem, nostack, preserves_flags))
+    };
+    x
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 #[inline(always)]
 fn opaque(x: u32) -> u32 {
-    #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
-    {
-        let mut x = x;
-        // SAFETY: an empty asm block that only claims to read and write one register; it
-        // touches no memory and has no other effect.
-        unsafe { core::arch::asm!("/* {0} */", inout(reg) x, options(pure, nomem, nostack, preserves_flags)) };
-        x
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
-    {
-        x
-    }
+    x
 }
 
 /// One MD5 step on the state array `x` (a, b, c, d); roles rotate with `I`.
@@ -146,7 +220,11 @@ pub(crate) struct Md5 {
 
 impl Md5 {
     pub(crate) fn new() -> Md5 {
-        Md5 { s: IV, len: 0, buf: [0; 64] }
+        Md5 {
+            s: IV,
+            len: 0,
+            buf: [0; 64],
+        }
     }
 
     pub(crate) fn update(&mut self, mut data: &[u8]) {
@@ -264,7 +342,10 @@ impl ChainState {
     pub(crate) fn start(msg: &[u8]) -> ChainState {
         let mut md5 = Md5::new();
         md5.update(msg);
-        ChainState { pending: hex_words(md5.digest()), md5 }
+        ChainState {
+            pending: hex_words(md5.digest()),
+            md5,
+        }
     }
 
     /// One iteration by the generic path.
@@ -287,7 +368,10 @@ impl ChainState {
         buf[..r].copy_from_slice(&bytes[start..start + r]);
         let mut hex = [0u8; 32];
         hex.copy_from_slice(&bytes[32 + p..64 + p]);
-        ChainState { md5: Md5 { s, len, buf }, pending: hex_to_words(&hex) }
+        ChainState {
+            md5: Md5 { s, len, buf },
+            pending: hex_to_words(&hex),
+        }
     }
 
     /// Runs `n` more iterations with the fast steady-state loop; returns the last hex.
@@ -336,7 +420,13 @@ struct Cells {
 #[inline(always)]
 fn build<const Q: usize>(h: &[u32; 8], t_old: &[u32; 8], sh: u32) -> ([u32; 8], [u32; 8]) {
     // x[m] = bytes [4m - s, 4m - s + 4) of h (zero outside), s = sh / 8.
-    let hw = |m: usize| if (1..=8).contains(&m) { h[m - 1] as u64 } else { 0 };
+    let hw = |m: usize| {
+        if (1..=8).contains(&m) {
+            h[m - 1] as u64
+        } else {
+            0
+        }
+    };
     let x = |m: usize| (((hw(m + 1) << 32) | hw(m)) >> (32 - sh)) as u32;
     let mut full = [0u32; 8];
     let mut tail = [0u32; 8];
