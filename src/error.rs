@@ -36,7 +36,9 @@ impl Error {
     /// Static, human-readable text (NUL-terminated, for `pool_strerror`).
     pub fn c_message(self) -> &'static CStr {
         match self {
-            Error::InvalidArgument => c"invalid argument (NULL pointer, zero iterations or malformed config)",
+            Error::InvalidArgument => {
+                c"invalid argument (NULL pointer, zero iterations or malformed config)"
+            }
             Error::TooBig => c"message longer than max_message_bytes",
             Error::Full => c"queue full: queue_capacity jobs are outstanding",
             Error::TimedOut => c"wait timed out; the job is still pending",

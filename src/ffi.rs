@@ -112,7 +112,8 @@ pub struct pool {
 /// Optional log sink: level 0 error, 1 warn, 2 info. Called from the pool's own
 /// thread, never from the caller's; must be thread-safe. `message` lives only
 /// for the call.
-pub type pool_log_fn = Option<unsafe extern "C" fn(level: c_int, message: *const c_char, arg: *mut c_void)>;
+pub type pool_log_fn =
+    Option<unsafe extern "C" fn(level: c_int, message: *const c_char, arg: *mut c_void)>;
 
 /// Optional per-worker initializer, run once inside each worker process after it
 /// starts and before its first job. It runs after the worker has closed the
@@ -171,15 +172,20 @@ impl pool_config {
     }
 
     fn to_config(&self) -> Config {
-        let or_default = |value: u32, default: usize| if value == 0 { default } else { value as usize };
+        let or_default =
+            |value: u32, default: usize| if value == 0 { default } else { value as usize };
         let positive = |value: u32| (value != 0).then_some(value);
         Config {
             workers: self.workers as usize,
             queue_capacity: or_default(self.queue_capacity, config::DEFAULT_QUEUE_CAPACITY),
-            max_attempts: or_default(self.max_attempts, config::DEFAULT_MAX_ATTEMPTS as usize) as u32,
+            max_attempts: or_default(self.max_attempts, config::DEFAULT_MAX_ATTEMPTS as usize)
+                as u32,
             job_timeout: positive(self.job_timeout_ms).map(|ms| Duration::from_millis(ms.into())),
             max_jobs_per_worker: positive(self.max_jobs_per_worker).map(u64::from),
-            max_message_bytes: or_default(self.max_message_bytes, config::DEFAULT_MAX_MESSAGE_BYTES),
+            max_message_bytes: or_default(
+                self.max_message_bytes,
+                config::DEFAULT_MAX_MESSAGE_BYTES,
+            ),
             worker_init: self.worker_init.map(|init| {
                 let arg = CallbackArg(self.worker_init_arg);
                 // SAFETY: the caller gave this function and argument for exactly this call.
@@ -356,7 +362,13 @@ pub unsafe extern "C" fn pool_create(cfg: *const pool_config, out: *mut *mut poo
             let mut config = pool_config::defaults();
             // SAFETY: the caller's struct has `size` bytes, which fit in ours;
             // fields past them keep their defaults.
-            unsafe { std::ptr::copy_nonoverlapping(cfg.cast::<u8>(), (&mut config as *mut pool_config).cast::<u8>(), size) };
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    cfg.cast::<u8>(),
+                    (&mut config as *mut pool_config).cast::<u8>(),
+                    size,
+                )
+            };
             config
         };
         let inner = attempt!(Pool::new(config.to_config()));
@@ -392,9 +404,13 @@ pub unsafe extern "C" fn pool_submit(
     ffi_boundary!({
         require!(job_out);
         // SAFETY: p is NULL or a live pool (contract).
-        let Some(pool) = (unsafe { pool_ref(p) }) else { return pool_status::POOL_EINVAL };
+        let Some(pool) = (unsafe { pool_ref(p) }) else {
+            return pool_status::POOL_EINVAL;
+        };
         // SAFETY: msg points to len bytes (contract).
-        let Some(msg) = (unsafe { message(msg, len) }) else { return pool_status::POOL_EINVAL };
+        let Some(msg) = (unsafe { message(msg, len) }) else {
+            return pool_status::POOL_EINVAL;
+        };
         let job = attempt!(pool.submit(msg, iterations));
         // SAFETY: job_out was checked non-NULL.
         unsafe { *job_out = job.0 };
@@ -409,11 +425,18 @@ pub unsafe extern "C" fn pool_submit(
 /// POOL_EFORKED leave every job as it was. A blocked wait is not interrupted by
 /// the host's signals: use a finite timeout in a loop to react to them.
 #[no_mangle]
-pub unsafe extern "C" fn pool_wait(p: *mut pool, job: u64, timeout_ms: i64, hex_out: *mut c_char) -> pool_status {
+pub unsafe extern "C" fn pool_wait(
+    p: *mut pool,
+    job: u64,
+    timeout_ms: i64,
+    hex_out: *mut c_char,
+) -> pool_status {
     ffi_boundary!({
         require!(hex_out);
         // SAFETY: p is NULL or a live pool (contract).
-        let Some(pool) = (unsafe { pool_ref(p) }) else { return pool_status::POOL_EINVAL };
+        let Some(pool) = (unsafe { pool_ref(p) }) else {
+            return pool_status::POOL_EINVAL;
+        };
         let digest = attempt!(pool.wait(JobId(job), timeout_from_ms(timeout_ms)));
         // SAFETY: hex_out was checked non-NULL and holds POOL_HEX_LEN bytes (contract).
         unsafe { write_hex(&digest, hex_out) };
@@ -436,7 +459,9 @@ pub unsafe extern "C" fn pool_wait_any(
     ffi_boundary!({
         require!(job_out);
         // SAFETY: p is NULL or a live pool (contract).
-        let Some(pool) = (unsafe { pool_ref(p) }) else { return pool_status::POOL_EINVAL };
+        let Some(pool) = (unsafe { pool_ref(p) }) else {
+            return pool_status::POOL_EINVAL;
+        };
         let (job, outcome) = attempt!(pool.wait_any(timeout_from_ms(timeout_ms)));
         // SAFETY: job_out was checked non-NULL.
         unsafe { *job_out = job.0 };
@@ -471,7 +496,9 @@ pub unsafe extern "C" fn pool_fd(p: *const pool) -> c_int {
 pub unsafe extern "C" fn pool_cancel(p: *mut pool, job: u64) -> pool_status {
     ffi_boundary!({
         // SAFETY: p is NULL or a live pool (contract).
-        let Some(pool) = (unsafe { pool_ref(p) }) else { return pool_status::POOL_EINVAL };
+        let Some(pool) = (unsafe { pool_ref(p) }) else {
+            return pool_status::POOL_EINVAL;
+        };
         pool.cancel(JobId(job)).into()
     })
 }
@@ -482,7 +509,9 @@ pub unsafe extern "C" fn pool_stats_get(p: *const pool, out: *mut pool_stats) ->
     ffi_boundary!({
         require!(out);
         // SAFETY: p is NULL or a live pool (contract).
-        let Some(pool) = (unsafe { pool_ref(p) }) else { return pool_status::POOL_EINVAL };
+        let Some(pool) = (unsafe { pool_ref(p) }) else {
+            return pool_status::POOL_EINVAL;
+        };
         let s = attempt!(pool.stats());
         let stats = pool_stats {
             workers_configured: s.workers_configured as u32,
@@ -516,7 +545,9 @@ pub unsafe extern "C" fn pool_worker_pids(
             return pool_status::POOL_EINVAL;
         }
         // SAFETY: p is NULL or a live pool (contract).
-        let Some(pool) = (unsafe { pool_ref(p) }) else { return pool_status::POOL_EINVAL };
+        let Some(pool) = (unsafe { pool_ref(p) }) else {
+            return pool_status::POOL_EINVAL;
+        };
         let live = attempt!(pool.worker_pids());
         let n = live.len().min(cap);
         // SAFETY: pids holds cap entries (contract) and n <= cap; count_out is non-NULL.
@@ -560,7 +591,9 @@ pub unsafe extern "C" fn pool_md5_chain(
     ffi_boundary!({
         require!(hex_out);
         // SAFETY: msg points to len bytes (contract).
-        let Some(msg) = (unsafe { message(msg, len) }) else { return pool_status::POOL_EINVAL };
+        let Some(msg) = (unsafe { message(msg, len) }) else {
+            return pool_status::POOL_EINVAL;
+        };
         let digest = attempt!(crate::md5_chain(msg, iterations));
         // SAFETY: hex_out was checked non-NULL and holds POOL_HEX_LEN bytes (contract).
         unsafe { write_hex(&digest, hex_out) };
@@ -587,9 +620,10 @@ pub extern "C" fn pool_strerror(status: StatusArg) -> *const c_char {
 /// Library version, e.g. "1.0.0" (static string).
 #[no_mangle]
 pub extern "C" fn pool_version() -> *const c_char {
-    const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-        Ok(version) => version,
-        Err(_) => panic!("the version has no NUL"),
-    };
+    const VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(version) => version,
+            Err(_) => panic!("the version has no NUL"),
+        };
     ffi_boundary!(VERSION.as_ptr(), { VERSION.as_ptr() })
 }

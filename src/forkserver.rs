@@ -33,19 +33,30 @@ pub fn start(spec: &WorkerSpec) -> io::Result<ForkServer> {
             drop(host_end);
             serve(server_end, spec, host)
         }
-        pid => Ok(ForkServer { pid, control: host_end }),
+        pid => Ok(ForkServer {
+            pid,
+            control: host_end,
+        }),
     }
 }
 
 fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).map_err(io::Error::from)
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(io::Error::from)
 }
 
 fn serve(control: OwnedFd, spec: &WorkerSpec, host: i32) -> ! {
     sys::child_die_with_parent(host);
     sys::child_reset_signals(&[libc::SIGCHLD]);
     sys::child_close_inherited_fds(&[control.as_raw_fd()]);
-    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Server::new(control, spec).run())) {
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Server::new(control, spec).run()
+    })) {
         Ok(()) => 0,
         Err(_) => 70,
     };
@@ -64,7 +75,13 @@ struct Server<'a> {
 
 impl<'a> Server<'a> {
     fn new(control: OwnedFd, spec: &'a WorkerSpec) -> Server<'a> {
-        Server { control, sigchld: sigchld_fd(), spec, children: Vec::new(), deadline: None }
+        Server {
+            control,
+            sigchld: sigchld_fd(),
+            spec,
+            children: Vec::new(),
+            deadline: None,
+        }
     }
 
     fn run(&mut self) {
@@ -72,8 +89,11 @@ impl<'a> Server<'a> {
             if self.deadline.is_some() && self.children.is_empty() {
                 return;
             }
-            let timeout = self.deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let (control_ready, child_exited) = wait_readable(self.control.as_fd(), self.sigchld.as_fd(), timeout);
+            let timeout = self
+                .deadline
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            let (control_ready, child_exited) =
+                wait_readable(self.control.as_fd(), self.sigchld.as_fd(), timeout);
             if child_exited {
                 self.reap();
             }
@@ -114,18 +134,31 @@ impl<'a> Server<'a> {
         match self.fork_worker() {
             Ok((pid, host_end)) => {
                 self.children.push(pid);
-                let _ = ipc::send_control(self.control.as_fd(), Control::Spawned { worker, pid }, Some(host_end.as_raw_fd()));
+                let _ = ipc::send_control(
+                    self.control.as_fd(),
+                    Control::Spawned { worker, pid },
+                    Some(host_end.as_raw_fd()),
+                );
             }
             Err(e) => {
                 let errno = e.raw_os_error().unwrap_or(libc::EAGAIN);
-                let _ = ipc::send_control(self.control.as_fd(), Control::SpawnFailed { worker, errno }, None);
+                let _ = ipc::send_control(
+                    self.control.as_fd(),
+                    Control::SpawnFailed { worker, errno },
+                    None,
+                );
             }
         }
     }
 
     fn fork_worker(&self) -> io::Result<(i32, OwnedFd)> {
-        let (host_end, worker_end) =
-            socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).map_err(io::Error::from)?;
+        let (host_end, worker_end) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(io::Error::from)?;
         let me = sys::current_pid();
         // SAFETY: this process has a single thread, so the child may run anything.
         match unsafe { libc::fork() } {
@@ -188,8 +221,16 @@ fn drain(fd: BorrowedFd<'_>) {
 /// Waits until `a` or `b` is readable (or hangs up), or `timeout` passes.
 fn wait_readable(a: BorrowedFd<'_>, b: BorrowedFd<'_>, timeout: Option<Duration>) -> (bool, bool) {
     let mut fds = [
-        libc::pollfd { fd: a.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-        libc::pollfd { fd: b.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        libc::pollfd {
+            fd: a.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: b.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
     ];
     let timeout_ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32 + 1);
     // SAFETY: `fds` is a live array of two pollfd.

@@ -21,7 +21,11 @@ pub const FRAME_HEADER: usize = 24;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Frame<'a> {
     /// host -> worker: run `msg` for `iterations`.
-    Job { id: u64, iterations: u64, msg: &'a [u8] },
+    Job {
+        id: u64,
+        iterations: u64,
+        msg: &'a [u8],
+    },
     /// worker -> host: `worker_init` returned; the engine wants `lanes` jobs at once.
     Ready { lanes: u64 },
     /// worker -> host: job `id` finished.
@@ -42,7 +46,11 @@ fn put_header(out: &mut Vec<u8>, kind: u32, payload_len: usize, a: u64, b: u64) 
 /// Appends the encoding of `frame` to `out`.
 pub fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
     match *frame {
-        Frame::Job { id, iterations, msg } => {
+        Frame::Job {
+            id,
+            iterations,
+            msg,
+        } => {
             put_header(out, KIND_JOB, msg.len(), id, iterations);
             out.extend_from_slice(msg);
         }
@@ -91,7 +99,9 @@ impl FrameReader {
         self.buf.reserve(CHUNK);
         let spare = self.buf.spare_capacity_mut();
         // SAFETY: `spare` is writable memory of `spare.len()` bytes owned by `buf`.
-        let n = retry_eintr(|| unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) });
+        let n = retry_eintr(|| unsafe {
+            libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len())
+        });
         match n {
             Ok(0) => ReadStatus::Closed,
             Ok(n) => {
@@ -120,9 +130,16 @@ impl FrameReader {
         }
         let payload = &self.buf[self.start + FRAME_HEADER..self.start + FRAME_HEADER + len];
         let frame = match kind {
-            KIND_JOB => Frame::Job { id: a, iterations: b, msg: payload },
+            KIND_JOB => Frame::Job {
+                id: a,
+                iterations: b,
+                msg: payload,
+            },
             KIND_READY if len == 0 => Frame::Ready { lanes: a },
-            KIND_RESULT => Frame::Result { id: a, hex: payload.try_into().map_err(|_| Malformed)? },
+            KIND_RESULT => Frame::Result {
+                id: a,
+                hex: payload.try_into().map_err(|_| Malformed)?,
+            },
             _ => return Err(Malformed),
         };
         self.start += FRAME_HEADER + len;
@@ -140,7 +157,12 @@ impl FrameReader {
 pub fn send_some(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is a valid, readable buffer of `buf.len()` bytes.
     retry_eintr(|| unsafe {
-        libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
+        libc::send(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+        )
     })
     .map(|n| n as usize)
 }
@@ -198,9 +220,18 @@ impl Control {
             1 => Control::Spawn { worker: w(1) },
             2 => Control::Kill { pid: w(1) as i32 },
             3 => Control::Shutdown { grace_ms: w(1) },
-            4 => Control::Spawned { worker: w(1), pid: w(2) as i32 },
-            5 => Control::SpawnFailed { worker: w(1), errno: w(2) as i32 },
-            6 => Control::Exited { pid: w(1) as i32, status: w(2) as i32 },
+            4 => Control::Spawned {
+                worker: w(1),
+                pid: w(2) as i32,
+            },
+            5 => Control::SpawnFailed {
+                worker: w(1),
+                errno: w(2) as i32,
+            },
+            6 => Control::Exited {
+                pid: w(1) as i32,
+                status: w(2) as i32,
+            },
             _ => return None,
         })
     }
@@ -277,10 +308,21 @@ mod tests {
     fn frames_round_trip_across_partial_reads() {
         let hex = *b"1e4110cf294414bc2ac346ad274a7af3";
         let frames = [
-            Frame::Job { id: 7, iterations: 1_000_000, msg: b"Hello\0World" },
+            Frame::Job {
+                id: 7,
+                iterations: 1_000_000,
+                msg: b"Hello\0World",
+            },
             Frame::Ready { lanes: 64 },
-            Frame::Result { id: u64::MAX, hex: &hex },
-            Frame::Job { id: 8, iterations: 1, msg: b"" },
+            Frame::Result {
+                id: u64::MAX,
+                hex: &hex,
+            },
+            Frame::Job {
+                id: 8,
+                iterations: 1,
+                msg: b"",
+            },
         ];
         let mut wire = Vec::new();
         for f in &frames {
@@ -314,8 +356,14 @@ mod tests {
             Control::Kill { pid: 1234 },
             Control::Shutdown { grace_ms: 100 },
             Control::Spawned { worker: 9, pid: 42 },
-            Control::SpawnFailed { worker: 9, errno: libc::EAGAIN },
-            Control::Exited { pid: 42, status: -1 },
+            Control::SpawnFailed {
+                worker: 9,
+                errno: libc::EAGAIN,
+            },
+            Control::Exited {
+                pid: 42,
+                status: -1,
+            },
         ] {
             assert_eq!(Control::from_bytes(&msg.to_bytes()), Some(msg));
         }

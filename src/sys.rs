@@ -46,7 +46,8 @@ pub struct EventFd(OwnedFd);
 impl EventFd {
     pub fn new() -> io::Result<EventFd> {
         // SAFETY: plain system call; the returned descriptor is new and ours.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) }.into_result()?;
+        let fd =
+            unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) }.into_result()?;
         // SAFETY: `fd` was just created and nothing else owns it.
         Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
@@ -57,14 +58,18 @@ impl EventFd {
         // SAFETY: writes 8 bytes from a live u64. EAGAIN (counter saturated) is
         // impossible: the counter stays tiny. The result is ignored on purpose: an
         // eventfd write cannot fail otherwise.
-        let _ = retry_eintr(|| unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) });
+        let _ = retry_eintr(|| unsafe {
+            libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8)
+        });
     }
 
     /// Makes the descriptor unreadable until the next `set`.
     pub fn clear(&self) {
         let mut value: u64 = 0;
         // SAFETY: reads 8 bytes into a live u64. EAGAIN just means it was not set.
-        let _ = retry_eintr(|| unsafe { libc::read(self.0.as_raw_fd(), (&mut value as *mut u64).cast(), 8) });
+        let _ = retry_eintr(|| unsafe {
+            libc::read(self.0.as_raw_fd(), (&mut value as *mut u64).cast(), 8)
+        });
     }
 }
 
@@ -79,7 +84,8 @@ pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: fcntl on a descriptor we borrow; no memory is passed.
     let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) }.into_result()?;
     // SAFETY: as above.
-    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) }.into_result()?;
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) }
+        .into_result()?;
     Ok(())
 }
 
@@ -149,7 +155,13 @@ pub fn child_reset_signals(mask: &[libc::c_int]) {
 pub fn child_die_with_parent(expected_parent: i32) {
     // SAFETY: prctl/getppid/_exit are plain system calls.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
         if libc::getppid() != expected_parent {
             libc::_exit(1);
         }
@@ -219,5 +231,9 @@ fn close_all_but_by_walking_proc(keep: &[RawFd]) {
 fn max_fd() -> RawFd {
     // SAFETY: sysconf has no memory arguments.
     let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
-    if max > 0 { max.min(1 << 20) as RawFd } else { 1024 }
+    if max > 0 {
+        max.min(1 << 20) as RawFd
+    } else {
+        1024
+    }
 }

@@ -40,7 +40,12 @@ fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
         init();
     }
     let mut out = Vec::with_capacity(4096);
-    ipc::encode(&Frame::Ready { lanes: spec.engine.lanes() as u64 }, &mut out);
+    ipc::encode(
+        &Frame::Ready {
+            lanes: spec.engine.lanes() as u64,
+        },
+        &mut out,
+    );
     if ipc::send_all(channel.as_fd(), &out).is_err() {
         return;
     }
@@ -52,12 +57,19 @@ fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
         }
         loop {
             match reader.next_frame() {
-                Ok(Some(Frame::Job { id, iterations, msg })) => batch.push(id, iterations, msg),
+                Ok(Some(Frame::Job {
+                    id,
+                    iterations,
+                    msg,
+                })) => batch.push(id, iterations, msg),
                 Ok(Some(_)) | Err(_) => return,
                 Ok(None) => break,
             }
         }
-        if !batch.is_empty() && reader.is_empty() && batch.run(spec.engine, channel, &mut out).is_err() {
+        if !batch.is_empty()
+            && reader.is_empty()
+            && batch.run(spec.engine, channel, &mut out).is_err()
+        {
             return;
         }
     }
@@ -91,13 +103,22 @@ impl Batch {
             .spans
             .iter()
             .zip(&self.iterations)
-            .map(|(span, &iterations)| JobInput { msg: &self.bytes[span.clone()], iterations })
+            .map(|(span, &iterations)| JobInput {
+                msg: &self.bytes[span.clone()],
+                iterations,
+            })
             .collect();
         out.clear();
         let mut last_flush = Instant::now();
         let mut failed = None;
         engine.run(&inputs, &mut |index: usize, hex: &Hex| {
-            ipc::encode(&Frame::Result { id: self.ids[index], hex }, out);
+            ipc::encode(
+                &Frame::Result {
+                    id: self.ids[index],
+                    hex,
+                },
+                out,
+            );
             if failed.is_none() && last_flush.elapsed() >= RESULT_FLUSH_INTERVAL {
                 failed = ipc::send_all(channel.as_fd(), out).err();
                 out.clear();

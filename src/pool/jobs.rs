@@ -16,9 +16,14 @@ pub type WorkerId = u64;
 #[derive(Debug)]
 enum State {
     Queued,
-    Running { worker: WorkerId },
+    Running {
+        worker: WorkerId,
+    },
     /// `seq` orders the ready list: pool_wait_any collects the earliest finished.
-    Finished { seq: u64, outcome: Outcome },
+    Finished {
+        seq: u64,
+        outcome: Outcome,
+    },
 }
 
 #[derive(Debug)]
@@ -88,7 +93,15 @@ impl JobTable {
         }
         let id = self.next_id;
         self.next_id += 1;
-        self.jobs.insert(id, Job { msg, iterations, attempts: 0, state: State::Queued });
+        self.jobs.insert(
+            id,
+            Job {
+                msg,
+                iterations,
+                attempts: 0,
+                state: State::Queued,
+            },
+        );
         self.queue.push_back(id);
         Ok(id)
     }
@@ -100,11 +113,11 @@ impl JobTable {
         job.attempts += 1;
         job.state = State::Running { worker };
         self.running += 1;
-        Some(Assignment { id, msg: job.msg.clone(), iterations: job.iterations })
-    }
-
-    pub fn has_queued(&self) -> bool {
-        !self.queue.is_empty()
+        Some(Assignment {
+            id,
+            msg: job.msg.clone(),
+            iterations: job.iterations,
+        })
     }
 
     /// (message length, iterations) of the job `start_next` would hand out.
@@ -117,7 +130,10 @@ impl JobTable {
     /// nothing) when the job no longer runs there: canceled, or already lost.
     pub fn finish_running(&mut self, id: u64, worker: WorkerId, outcome: Outcome) -> bool {
         match self.jobs.get(&id) {
-            Some(Job { state: State::Running { worker: w }, .. }) if *w == worker => {
+            Some(Job {
+                state: State::Running { worker: w },
+                ..
+            }) if *w == worker => {
                 self.running -= 1;
                 self.finish(id, outcome);
                 true
@@ -129,7 +145,9 @@ impl JobTable {
     /// A job running on `worker` lost its worker: run it again, or finish it with
     /// POOL_EWORKER once it has had max_attempts tries. Returns true if it finished.
     pub fn lose_running(&mut self, id: u64, worker: WorkerId, loss: Loss) -> bool {
-        let Some(job) = self.jobs.get_mut(&id) else { return false };
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return false;
+        };
         if !matches!(job.state, State::Running { worker: w } if w == worker) {
             return false;
         }
@@ -172,7 +190,9 @@ impl JobTable {
                 self.finish(id, Err(Error::Canceled));
                 Ok(Some(worker))
             }
-            State::Finished { ref mut outcome, .. } => {
+            State::Finished {
+                ref mut outcome, ..
+            } => {
                 *outcome = Err(Error::Canceled);
                 Ok(None)
             }
@@ -183,7 +203,10 @@ impl JobTable {
     pub fn collect(&mut self, id: u64) -> Result<Option<Outcome>, Error> {
         match self.jobs.get(&id) {
             None => Err(Error::NoJob),
-            Some(Job { state: State::Finished { seq, .. }, .. }) => {
+            Some(Job {
+                state: State::Finished { seq, .. },
+                ..
+            }) => {
                 let seq = *seq;
                 self.ready.remove(&seq);
                 Ok(Some(self.take_outcome(id)))
@@ -200,7 +223,10 @@ impl JobTable {
 
     fn take_outcome(&mut self, id: u64) -> Outcome {
         match self.jobs.remove(&id) {
-            Some(Job { state: State::Finished { outcome, .. }, .. }) => outcome,
+            Some(Job {
+                state: State::Finished { outcome, .. },
+                ..
+            }) => outcome,
             _ => unreachable!("only finished jobs are collected"),
         }
     }
@@ -213,7 +239,10 @@ impl JobTable {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.ready.insert(seq, id);
-        self.jobs.get_mut(&id).expect("finished ids are in the table").state = State::Finished { seq, outcome };
+        self.jobs
+            .get_mut(&id)
+            .expect("finished ids are in the table")
+            .state = State::Finished { seq, outcome };
     }
 
     /// Submitted and not yet collected.
@@ -303,7 +332,14 @@ mod tests {
         assert_eq!(t.start_next(2).unwrap().id, id);
         assert!(t.lose_running(id, 2, Loss::WorkerDied));
         assert_eq!(t.collect(id), Ok(Some(Err(Error::Worker))));
-        assert_eq!(t.totals(), Totals { completed: 0, failed: 1, retried: 1 });
+        assert_eq!(
+            t.totals(),
+            Totals {
+                completed: 0,
+                failed: 1,
+                retried: 1
+            }
+        );
     }
 
     #[test]

@@ -3,9 +3,10 @@
 
 mod dispatcher;
 pub(crate) mod jobs;
+mod links;
 mod supervisor;
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -14,10 +15,11 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, LogLevel, LogSink, MAX_WORKERS};
 use crate::error::Error;
 use crate::kernel::{Engine, EngineKind};
-use crate::sys::{self, EventFd};
+use crate::sys::{self, EventFd, SyscallReturn};
 use crate::worker::WorkerSpec;
 use crate::{Digest, JobId, Stats};
 use jobs::{JobTable, WorkerId};
+use links::{Fill, Links};
 
 /// Settings fixed at creation, with every default resolved.
 pub(crate) struct Settings {
@@ -31,11 +33,14 @@ pub(crate) struct Settings {
 /// What the caller's threads and the dispatcher share, under one lock.
 pub(crate) struct State {
     pub jobs: JobTable,
+    /// The send side of every worker.
+    pub links: Links,
     /// The dispatcher has been woken and has not looked at the state since.
     pub wake_pending: bool,
     pub shutdown: bool,
-    /// Workers running a job that was canceled: the dispatcher stops them.
-    pub doomed_workers: Vec<WorkerId>,
+    /// (worker, job) for each running job that was canceled: the dispatcher
+    /// kills the worker if it still holds the job.
+    pub doomed_workers: Vec<(WorkerId, u64)>,
     /// Five starts in a row failed: submissions fail with POOL_ESPAWN.
     pub unable_to_start: bool,
     /// Live workers' process ids, kept by the dispatcher for stats and pids.
@@ -51,6 +56,8 @@ pub(crate) struct Shared {
     ready_fd: EventFd,
     /// Wakes the dispatcher.
     wake: EventFd,
+    /// The dispatcher's epoll set (any thread may register interest in it).
+    epoll: Arc<OwnedFd>,
     settings: Settings,
 }
 
@@ -58,7 +65,9 @@ impl Shared {
     /// Locks the state. A panic while it was held (a bug) does not make the
     /// pool unusable: the job table stays consistent between operations.
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Wakes the dispatcher (one eventfd write however many callers ask).
@@ -99,8 +108,15 @@ pub struct Pool {
 }
 
 fn resolve(config: &Config) -> Result<(Settings, usize, u32, WorkerSpec), Error> {
-    let workers = if config.workers == 0 { sys::usable_cpus() } else { config.workers };
-    if workers > MAX_WORKERS || config.queue_capacity == 0 || config.max_attempts == 0 || config.max_message_bytes == 0
+    let workers = if config.workers == 0 {
+        sys::usable_cpus()
+    } else {
+        config.workers
+    };
+    if workers > MAX_WORKERS
+        || config.queue_capacity == 0
+        || config.max_attempts == 0
+        || config.max_message_bytes == 0
     {
         return Err(Error::InvalidArgument);
     }
@@ -118,13 +134,23 @@ fn resolve(config: &Config) -> Result<(Settings, usize, u32, WorkerSpec), Error>
         max_jobs_per_worker: config.max_jobs_per_worker,
         log: config.log.clone(),
     };
-    Ok((settings, config.queue_capacity, config.max_attempts, WorkerSpec { engine, init: config.worker_init.clone() }))
+    Ok((
+        settings,
+        config.queue_capacity,
+        config.max_attempts,
+        WorkerSpec {
+            engine,
+            init: config.worker_init.clone(),
+        },
+    ))
 }
 
 /// `MD5POOL_KERNEL=scalar|avx2|avx512` forces an engine (read in the host, at
 /// creation, never in a forked child).
 fn engine_from_env() -> Option<EngineKind> {
-    std::env::var("MD5POOL_KERNEL").ok().and_then(|name| EngineKind::from_name(&name))
+    std::env::var("MD5POOL_KERNEL")
+        .ok()
+        .and_then(|name| EngineKind::from_name(&name))
 }
 
 impl Pool {
@@ -132,9 +158,20 @@ impl Pool {
     /// worker process exists (their `worker_init` may still be running).
     pub fn new(config: Config) -> Result<Pool, Error> {
         let (settings, capacity, max_attempts, spec) = resolve(&config)?;
+        // SAFETY: plain system call creating a new descriptor.
+        let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }
+            .into_result()
+            .map_err(|_| Error::Spawn)?;
+        // SAFETY: `epoll` was just created and nothing else owns it.
+        let epoll = Arc::new(unsafe { OwnedFd::from_raw_fd(epoll) });
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 jobs: JobTable::new(capacity, max_attempts),
+                links: Links::new(
+                    epoll.clone(),
+                    settings.max_jobs_per_worker,
+                    settings.job_timeout,
+                ),
                 wake_pending: false,
                 shutdown: false,
                 doomed_workers: Vec::new(),
@@ -145,6 +182,7 @@ impl Pool {
             job_finished: Condvar::new(),
             ready_fd: EventFd::new().map_err(|_| Error::Spawn)?,
             wake: EventFd::new().map_err(|_| Error::Spawn)?,
+            epoll,
             settings,
         });
         let (started_tx, started_rx) = mpsc::sync_channel(1);
@@ -158,7 +196,11 @@ impl Pool {
         sys::restore_signal_mask(&old_mask);
         let dispatcher = spawned.map_err(|_| Error::Spawn)?;
         let started = started_rx.recv().unwrap_or(Err(Error::Spawn));
-        let pool = Pool { shared, dispatcher: Some(dispatcher), creator: sys::current_pid() };
+        let pool = Pool {
+            shared,
+            dispatcher: Some(dispatcher),
+            creator: sys::current_pid(),
+        };
         started.map(|()| pool)
     }
 
@@ -185,7 +227,12 @@ impl Pool {
             return Err(Error::Spawn);
         }
         let id = state.jobs.submit(msg, iterations)?;
-        self.shared.wake_dispatcher(&mut state);
+        let State { jobs, links, .. } = &mut *state;
+        links.dispatch(jobs, Fill::Lanes);
+        if self.shared.settings.job_timeout.is_some() {
+            // The dispatcher keeps the clock on running jobs.
+            self.shared.wake_dispatcher(&mut state);
+        }
         Ok(JobId(id))
     }
 
@@ -200,7 +247,10 @@ impl Pool {
     /// Waits for whichever outstanding job finishes first and collects it.
     /// The outer error is the wait's own (`NoJob` at once when nothing is
     /// outstanding, `TimedOut`); the inner result is the job's status.
-    pub fn wait_any(&self, timeout: Option<Duration>) -> Result<(JobId, Result<Digest, Error>), Error> {
+    pub fn wait_any(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<(JobId, Result<Digest, Error>), Error> {
         self.check_process()?;
         let (id, outcome) = self.wait_until(timeout, |jobs| {
             if jobs.outstanding() == 0 {
@@ -226,13 +276,21 @@ impl Pool {
                 return result;
             }
             state = match deadline {
-                None => self.shared.job_finished.wait(state).unwrap_or_else(|p| p.into_inner()),
+                None => self
+                    .shared
+                    .job_finished
+                    .wait(state)
+                    .unwrap_or_else(|p| p.into_inner()),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Err(Error::TimedOut);
                     }
-                    self.shared.job_finished.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0
+                    self.shared
+                        .job_finished
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
                 }
             };
         }
@@ -246,7 +304,7 @@ impl Pool {
         let doomed = state.jobs.cancel(job.0)?;
         self.shared.after_change(&state, ready_before);
         if let Some(worker) = doomed {
-            state.doomed_workers.push(worker);
+            state.doomed_workers.push((worker, job.0));
             self.shared.wake_dispatcher(&mut state);
         }
         Ok(())
@@ -292,7 +350,9 @@ impl Drop for Pool {
     /// Stops and reaps every process of the pool. In a forked child of the
     /// creator, only releases this process's copy of the memory.
     fn drop(&mut self) {
-        let Some(dispatcher) = self.dispatcher.take() else { return };
+        let Some(dispatcher) = self.dispatcher.take() else {
+            return;
+        };
         if self.check_process().is_err() {
             // The dispatcher thread does not exist in this process, but its
             // reference to `shared` was copied by fork: give it up on its behalf.

@@ -20,13 +20,19 @@ pub fn backoff(failures: u32) -> Duration {
     match failures {
         0 => Duration::ZERO,
         n if n < FAILURES_UNTIL_UNABLE => Duration::from_millis(25 << (n - 1)),
-        n => Duration::from_secs(1 << (n - FAILURES_UNTIL_UNABLE).min(3)).min(Duration::from_secs(5)),
+        n => {
+            Duration::from_secs(1 << (n - FAILURES_UNTIL_UNABLE).min(3)).min(Duration::from_secs(5))
+        }
     }
 }
 
 impl Supervisor {
     pub fn new(target: usize, now: Instant) -> Supervisor {
-        Supervisor { target, consecutive_failures: 0, next_start: now }
+        Supervisor {
+            target,
+            consecutive_failures: 0,
+            next_start: now,
+        }
     }
 
     /// How many starts to request now, given the workers alive (not being
@@ -84,7 +90,11 @@ mod tests {
         assert_eq!(s.starts_due(t0, 1, 2), 1);
         assert!(!s.start_failed(t0));
         assert_eq!(s.starts_due(t0, 0, 0), 0, "backing off");
-        assert_eq!(s.starts_due(t0 + backoff(1), 0, 1), 0, "one start at a time");
+        assert_eq!(
+            s.starts_due(t0 + backoff(1), 0, 1),
+            0,
+            "one start at a time"
+        );
         assert_eq!(s.starts_due(t0 + backoff(1), 0, 0), 1);
         for _ in 2..FAILURES_UNTIL_UNABLE {
             assert!(!s.start_failed(t0));
