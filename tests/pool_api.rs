@@ -9,13 +9,19 @@ use md5pool::{md5_chain, Config, Error, JobId, Pool};
 const HELLO_1: &str = "b10a8db164e0754105b7a99be72e3fe5";
 
 fn pool(workers: usize) -> Pool {
-    Pool::new(Config { workers, ..Config::default() }).expect("pool")
+    Pool::new(Config {
+        workers,
+        ..Config::default()
+    })
+    .expect("pool")
 }
 
 #[test]
 fn results_match_the_in_process_kernel() {
     let pool = pool(2);
-    let messages: Vec<Vec<u8>> = (0..40).map(|i| (0..i * 7).map(|b| (b * 31 + i) as u8).collect()).collect();
+    let messages: Vec<Vec<u8>> = (0..40)
+        .map(|i| (0..i * 7).map(|b| (b * 31 + i) as u8).collect())
+        .collect();
     let jobs: Vec<(JobId, &Vec<u8>, u64)> = messages
         .iter()
         .enumerate()
@@ -25,7 +31,10 @@ fn results_match_the_in_process_kernel() {
         })
         .collect();
     for (id, msg, iterations) in jobs {
-        assert_eq!(pool.wait(id, None).unwrap(), md5_chain(msg, iterations).unwrap());
+        assert_eq!(
+            pool.wait(id, None).unwrap(),
+            md5_chain(msg, iterations).unwrap()
+        );
     }
     assert_eq!(md5_chain(b"Hello World", 1).unwrap().as_str(), HELLO_1);
 }
@@ -48,17 +57,33 @@ fn wait_any_collects_every_job_once() {
 
 #[test]
 fn argument_errors() {
-    let pool = Pool::new(Config { workers: 1, queue_capacity: 2, max_message_bytes: 8, ..Config::default() }).unwrap();
+    let pool = Pool::new(Config {
+        workers: 1,
+        queue_capacity: 2,
+        max_message_bytes: 8,
+        ..Config::default()
+    })
+    .unwrap();
     assert_eq!(pool.submit(b"abc", 0).unwrap_err(), Error::InvalidArgument);
     assert_eq!(pool.submit(&[0u8; 9], 1).unwrap_err(), Error::TooBig);
     let a = pool.submit(&[0u8; 8], 1).unwrap();
     let b = pool.submit(b"", 1).unwrap();
     assert_eq!(pool.submit(b"", 1).unwrap_err(), Error::Full);
-    assert_eq!(pool.wait(JobId(12345), Some(Duration::ZERO)).unwrap_err(), Error::NoJob);
+    assert_eq!(
+        pool.wait(JobId(12345), Some(Duration::ZERO)).unwrap_err(),
+        Error::NoJob
+    );
     pool.wait(a, None).unwrap();
     pool.wait(b, None).unwrap();
     assert_eq!(pool.wait(a, None).unwrap_err(), Error::NoJob);
-    assert_eq!(Pool::new(Config { queue_capacity: 0, ..Config::default() }).err(), Some(Error::InvalidArgument));
+    assert_eq!(
+        Pool::new(Config {
+            queue_capacity: 0,
+            ..Config::default()
+        })
+        .err(),
+        Some(Error::InvalidArgument)
+    );
     assert_eq!(md5_chain(b"", 0).unwrap_err(), Error::InvalidArgument);
 }
 
@@ -75,7 +100,10 @@ fn a_killed_worker_is_replaced_and_its_job_rerun() {
     std::thread::sleep(Duration::from_millis(50));
     // SAFETY: sends a signal to a worker process of this test's pool.
     assert_eq!(unsafe { libc::kill(victim, libc::SIGKILL) }, 0);
-    assert_eq!(pool.wait(job, None).unwrap(), md5_chain(b"Hello World", 3_000_000).unwrap());
+    assert_eq!(
+        pool.wait(job, None).unwrap(),
+        md5_chain(b"Hello World", 3_000_000).unwrap()
+    );
     let stats = pool.stats().unwrap();
     assert!(stats.jobs_retried >= 1, "{stats:?}");
     assert!(stats.worker_restarts >= 1, "{stats:?}");
@@ -87,16 +115,27 @@ fn cancel_a_running_job_and_time_out_a_wait() {
     let pool = pool(1);
     let endless = pool.submit(b"x", u64::MAX).unwrap();
     let queued = pool.submit(b"x", 1).unwrap();
-    assert_eq!(pool.wait(endless, Some(Duration::from_millis(20))).unwrap_err(), Error::TimedOut);
+    assert_eq!(
+        pool.wait(endless, Some(Duration::from_millis(20)))
+            .unwrap_err(),
+        Error::TimedOut
+    );
     pool.cancel(endless).unwrap();
     assert_eq!(pool.wait(endless, None).unwrap_err(), Error::Canceled);
-    assert_eq!(pool.wait(queued, None).unwrap(), md5_chain(b"x", 1).unwrap());
+    assert_eq!(
+        pool.wait(queued, None).unwrap(),
+        md5_chain(b"x", 1).unwrap()
+    );
     assert_eq!(pool.cancel(endless).unwrap_err(), Error::NoJob);
 }
 
 #[test]
 fn job_timeout_kills_the_worker() {
-    let config = Config { workers: 1, job_timeout: Some(Duration::from_millis(100)), ..Config::default() };
+    let config = Config {
+        workers: 1,
+        job_timeout: Some(Duration::from_millis(100)),
+        ..Config::default()
+    };
     let pool = Pool::new(config).unwrap();
     let endless = pool.submit(b"x", u64::MAX).unwrap();
     assert_eq!(pool.wait(endless, None).unwrap_err(), Error::JobTimeout);
@@ -109,7 +148,14 @@ fn worker_init_runs_in_each_worker_before_jobs() {
     // Counts in memory shared across fork: a MAP_SHARED page.
     // SAFETY: an anonymous shared mapping of one page, unmapped at the end.
     let page = unsafe {
-        libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0)
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
     };
     assert_ne!(page, libc::MAP_FAILED);
     let counter = page as usize;
@@ -117,14 +163,22 @@ fn worker_init_runs_in_each_worker_before_jobs() {
         // SAFETY: the shared page outlives the pool; AtomicUsize has the layout of usize.
         unsafe { &*(counter as *const AtomicUsize) }.fetch_add(1, Ordering::SeqCst);
     });
-    let pool = Pool::new(Config { workers: 2, worker_init: Some(init), ..Config::default() }).unwrap();
+    let pool = Pool::new(Config {
+        workers: 2,
+        worker_init: Some(init),
+        ..Config::default()
+    })
+    .unwrap();
     let jobs: Vec<JobId> = (0..6).map(|_| pool.submit(b"x", 10).unwrap()).collect();
     for job in jobs {
         pool.wait(job, None).unwrap();
     }
     drop(pool);
     // SAFETY: as above.
-    assert_eq!(unsafe { &*(counter as *const AtomicUsize) }.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        unsafe { &*(counter as *const AtomicUsize) }.load(Ordering::SeqCst),
+        2
+    );
     // SAFETY: unmapping the page mapped above; the pool's processes are gone.
     unsafe { libc::munmap(page, 4096) };
 }
@@ -136,7 +190,11 @@ fn drop_reaps_everything_even_with_a_busy_worker() {
     let pids = pool.worker_pids().unwrap();
     let started = Instant::now();
     drop(pool);
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     for pid in pids {
         // SAFETY: probing with signal 0; ESRCH means the process is gone (and reaped).
         assert_eq!(unsafe { libc::kill(pid, 0) }, -1, "worker {pid} survived");
