@@ -17,7 +17,10 @@ fn main() {
 
     let version_script = out_dir.join("md5pool.map");
     fs::write(&version_script, "{\n  global: pool_*;\n  local: *;\n};\n").unwrap();
-    println!("cargo:rustc-cdylib-link-arg=-Wl,--version-script={}", version_script.display());
+    println!(
+        "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",
+        version_script.display()
+    );
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{SONAME}");
 
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).unwrap();
@@ -42,10 +45,17 @@ fn make_c89_clean(header: &str) -> String {
     let lines: Vec<&str> = header.lines().collect();
     let mut out = String::with_capacity(header.len());
     for (i, line) in lines.iter().enumerate() {
-        let next_closes = lines.get(i + 1).is_some_and(|next| next.trim_start().starts_with('}'));
-        let mut line = if next_closes { line.trim_end().trim_end_matches(',').to_string() } else { line.to_string() };
+        let next_closes = lines
+            .get(i + 1)
+            .is_some_and(|next| next.trim_start().starts_with('}'));
+        let mut line = if next_closes {
+            line.trim_end().trim_end_matches(',').to_string()
+        } else {
+            line.to_string()
+        };
         let trimmed = line.trim_start();
-        if trimmed.starts_with("#endif") || trimmed.starts_with("#else") || trimmed.starts_with('}') {
+        if trimmed.starts_with("#endif") || trimmed.starts_with("#else") || trimmed.starts_with('}')
+        {
             if let Some(at) = line.find("//") {
                 let comment = line[at + 2..].trim().to_string();
                 line = format!("{} /* {} */", line[..at].trim_end(), comment);
