@@ -2,7 +2,6 @@
 //! Pure bookkeeping under the pool's lock; no I/O, no threads.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
 
 use crate::error::Error;
 use crate::kernel::Hex;
@@ -28,16 +27,16 @@ enum State {
 
 #[derive(Debug)]
 struct Job {
-    msg: Arc<[u8]>,
+    msg: Vec<u8>,
     iterations: u64,
     attempts: u32,
     state: State,
 }
 
 /// A job handed to a worker.
-pub struct Assignment {
+pub struct Assignment<'a> {
     pub id: u64,
-    pub msg: Arc<[u8]>,
+    pub msg: &'a [u8],
     pub iterations: u64,
 }
 
@@ -87,7 +86,7 @@ impl JobTable {
     }
 
     /// Queues a job; its id is never 0 and never reused.
-    pub fn submit(&mut self, msg: Arc<[u8]>, iterations: u64) -> Result<u64, Error> {
+    pub fn submit(&mut self, msg: Vec<u8>, iterations: u64) -> Result<u64, Error> {
         if self.jobs.len() >= self.capacity {
             return Err(Error::Full);
         }
@@ -107,7 +106,7 @@ impl JobTable {
     }
 
     /// The oldest queued job, now running on `worker`.
-    pub fn start_next(&mut self, worker: WorkerId) -> Option<Assignment> {
+    pub fn start_next(&mut self, worker: WorkerId) -> Option<Assignment<'_>> {
         let id = self.queue.pop_front()?;
         let job = self.jobs.get_mut(&id).expect("queued ids are in the table");
         job.attempts += 1;
@@ -115,7 +114,7 @@ impl JobTable {
         self.running += 1;
         Some(Assignment {
             id,
-            msg: job.msg.clone(),
+            msg: &job.msg,
             iterations: job.iterations,
         })
     }
@@ -279,7 +278,7 @@ mod tests {
     }
 
     fn submit(t: &mut JobTable) -> u64 {
-        t.submit(Arc::from(&b"msg"[..]), 5).unwrap()
+        t.submit(b"msg".to_vec(), 5).unwrap()
     }
 
     #[test]
@@ -288,7 +287,7 @@ mod tests {
         let a = submit(&mut t);
         let b = submit(&mut t);
         assert_eq!((a, b), (1, 2));
-        assert_eq!(t.submit(Arc::from(&b""[..]), 1), Err(Error::Full));
+        assert_eq!(t.submit(Vec::new(), 1), Err(Error::Full));
         t.cancel(a).unwrap();
         assert_eq!(t.collect(a), Ok(Some(Err(Error::Canceled))));
         assert_eq!(submit(&mut t), 3);

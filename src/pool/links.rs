@@ -221,7 +221,7 @@ impl Links {
                 &Frame::Job {
                     id: job.id,
                     iterations: job.iterations,
-                    msg: &job.msg,
+                    msg: job.msg,
                 },
                 &mut link.out,
             );

@@ -116,7 +116,7 @@ fn resolve(config: &Config) -> Result<(Settings, usize, u32, WorkerSpec), Error>
     if workers > MAX_WORKERS
         || config.queue_capacity == 0
         || config.max_attempts == 0
-        || config.max_message_bytes == 0
+        || !(1..=u32::MAX as usize).contains(&config.max_message_bytes)
     {
         return Err(Error::InvalidArgument);
     }
@@ -221,12 +221,15 @@ impl Pool {
         if msg.len() > self.shared.settings.max_message_bytes {
             return Err(Error::TooBig);
         }
-        let msg: Arc<[u8]> = Arc::from(msg);
+        let mut copy = Vec::new();
+        copy.try_reserve_exact(msg.len())
+            .map_err(|_| Error::NoMemory)?;
+        copy.extend_from_slice(msg);
         let mut state = self.shared.lock();
         if state.unable_to_start {
             return Err(Error::Spawn);
         }
-        let id = state.jobs.submit(msg, iterations)?;
+        let id = state.jobs.submit(copy, iterations)?;
         let State { jobs, links, .. } = &mut *state;
         links.dispatch(jobs, Fill::Lanes);
         if self.shared.settings.job_timeout.is_some() {
