@@ -200,3 +200,32 @@ fn drop_reaps_everything_even_with_a_busy_worker() {
         assert_eq!(unsafe { libc::kill(pid, 0) }, -1, "worker {pid} survived");
     }
 }
+
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_killed_fork_server_is_replaced_with_its_workers() {
+    let pool = pool(2);
+    let old_workers = pool.worker_pids().unwrap();
+    let server = parent_of(old_workers[0]);
+    assert_ne!(server, std::process::id() as i32);
+    let job = pool.submit(b"Hello World", 2_000_000).unwrap();
+    // SAFETY: kills the pool's own fork server; its workers die with it.
+    assert_eq!(unsafe { libc::kill(server, libc::SIGKILL) }, 0);
+    assert_eq!(
+        pool.wait(job, None).unwrap(),
+        md5_chain(b"Hello World", 2_000_000).unwrap()
+    );
+    let started = Instant::now();
+    while pool.worker_pids().unwrap().len() < 2 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let new_workers = pool.worker_pids().unwrap();
+    assert_eq!(new_workers.len(), 2);
+    assert!(new_workers.iter().all(|pid| !old_workers.contains(pid)));
+    assert_ne!(parent_of(new_workers[0]), server);
+}

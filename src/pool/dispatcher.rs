@@ -40,7 +40,7 @@ struct Worker {
 /// Runs the dispatcher thread: forks the fork server and the first workers,
 /// reports the outcome on `started`, then serves until the pool is destroyed.
 pub fn run(shared: Arc<Shared>, spec: WorkerSpec, started: SyncSender<Result<(), Error>>) {
-    let mut dispatcher = match Dispatcher::start(&shared, &spec) {
+    let mut dispatcher = match Dispatcher::start(&shared, spec) {
         Ok(d) => d,
         Err(e) => {
             let _ = started.send(Err(e));
@@ -58,8 +58,9 @@ pub fn run(shared: Arc<Shared>, spec: WorkerSpec, started: SyncSender<Result<(),
 
 struct Dispatcher<'a> {
     shared: &'a Shared,
-    server: ForkServer,
-    server_alive: bool,
+    spec: WorkerSpec,
+    /// `None` while the fork server is dead (it is restarted like a worker).
+    server: Option<ForkServer>,
     workers: HashMap<WorkerId, Worker>,
     pending_starts: HashSet<WorkerId>,
     supervisor: Supervisor,
@@ -69,12 +70,11 @@ struct Dispatcher<'a> {
 }
 
 impl<'a> Dispatcher<'a> {
-    fn start(shared: &'a Shared, spec: &WorkerSpec) -> Result<Dispatcher<'a>, Error> {
-        let server = forkserver::start(spec).map_err(|_| Error::Spawn)?;
-        let dispatcher = Dispatcher {
+    fn start(shared: &'a Shared, spec: WorkerSpec) -> Result<Dispatcher<'a>, Error> {
+        let mut dispatcher = Dispatcher {
             shared,
-            server,
-            server_alive: true,
+            spec,
+            server: None,
             workers: HashMap::new(),
             pending_starts: HashSet::new(),
             supervisor: Supervisor::new(shared.settings.workers, Instant::now()),
@@ -82,40 +82,66 @@ impl<'a> Dispatcher<'a> {
             first_set_left: shared.settings.workers,
             shutting_down: false,
         };
-        let epoll = shared.epoll.as_fd();
-        sys::set_nonblocking(dispatcher.server.control.as_fd())
+        watch(
+            shared.epoll.as_fd(),
+            shared.wake.as_fd(),
+            TOKEN_WAKE,
+            libc::EPOLL_CTL_ADD,
+            false,
+        )
+        .map_err(|_| Error::Spawn)?;
+        dispatcher.start_server().map_err(|_| Error::Spawn)?;
+        Ok(dispatcher)
+    }
+
+    /// Forks a fork server (from this thread, which lives as long as the pool).
+    fn start_server(&mut self) -> std::io::Result<()> {
+        let server = forkserver::start(&self.spec)?;
+        let control = server.control.as_fd();
+        sys::set_nonblocking(control)
             .and_then(|()| {
                 watch(
-                    epoll,
-                    shared.wake.as_fd(),
-                    TOKEN_WAKE,
-                    libc::EPOLL_CTL_ADD,
-                    false,
-                )
-            })
-            .and_then(|()| {
-                watch(
-                    epoll,
-                    dispatcher.server.control.as_fd(),
+                    self.shared.epoll.as_fd(),
+                    control,
                     TOKEN_CONTROL,
                     libc::EPOLL_CTL_ADD,
                     false,
                 )
             })
-            .map_err(|_| Error::Spawn)?;
-        Ok(dispatcher)
+            .inspect_err(|_| {
+                // SAFETY: our unreaped child, so the pid is still its own.
+                unsafe { libc::kill(server.pid, libc::SIGKILL) };
+                reap(server.pid);
+            })?;
+        self.server = Some(server);
+        Ok(())
+    }
+
+    /// The fork server's channel closed: it exited. Reap it; its workers die with
+    /// it (PR_SET_PDEATHSIG) and their jobs are re-run on the next fork server.
+    fn on_server_gone(&mut self) {
+        let Some(server) = self.server.take() else {
+            return;
+        };
+        reap(server.pid);
+        self.pending_starts.clear();
+        if !self.shutting_down {
+            self.start_failed("the fork server died; starting a new one");
+        }
     }
 
     /// Requests the first set of workers and waits until each one exists.
     fn start_first_workers(&mut self) -> Result<(), Error> {
         self.request_starts(Instant::now());
-        while self.first_set_left > 0 {
-            if !self.server_alive || self.supervisor.next_start().is_some() {
-                return Err(Error::Spawn);
-            }
+        let failed = |d: &Self| d.server.is_none() || d.supervisor.next_start().is_some();
+        while self.first_set_left > 0 && !failed(self) {
             self.wait_events(None);
         }
-        Ok(())
+        if failed(self) {
+            Err(Error::Spawn)
+        } else {
+            Ok(())
+        }
     }
 
     fn serve(&mut self) {
@@ -180,7 +206,8 @@ impl<'a> Dispatcher<'a> {
 
     fn on_control(&mut self) {
         loop {
-            match ipc::recv_control(self.server.control.as_fd()) {
+            let Some(server) = &self.server else { return };
+            match ipc::recv_control(server.control.as_fd()) {
                 ControlRecv::Message(Control::Spawned { worker, pid }, Some(conn)) => {
                     self.on_spawned(worker, pid, conn)
                 }
@@ -196,19 +223,7 @@ impl<'a> Dispatcher<'a> {
                 }
                 ControlRecv::Message(..) => {}
                 ControlRecv::WouldBlock => return,
-                ControlRecv::Closed => {
-                    let unexpected = self.server_alive && !self.shutting_down;
-                    self.server_alive = false;
-                    if unexpected {
-                        self.shared.log(
-                            LogLevel::Error,
-                            "md5pool: the fork server died; no worker can be started",
-                        );
-                        self.pending_starts.clear();
-                        self.become_unable();
-                    }
-                    return;
-                }
+                ControlRecv::Closed => return self.on_server_gone(),
             }
         }
     }
@@ -269,8 +284,8 @@ impl<'a> Dispatcher<'a> {
     /// Asks the fork server to SIGKILL a worker (it is the parent, so the pid
     /// cannot have been reused).
     fn kill(&self, pid: i32) {
-        if self.server_alive {
-            let _ = ipc::send_control(self.server.control.as_fd(), Control::Kill { pid }, None);
+        if let Some(server) = &self.server {
+            let _ = ipc::send_control(server.control.as_fd(), Control::Kill { pid }, None);
         }
     }
 
@@ -461,7 +476,7 @@ impl<'a> Dispatcher<'a> {
 
     fn supervise(&mut self, now: Instant) {
         self.request_starts(now);
-        if self.supervisor.unable() || !self.server_alive {
+        if self.supervisor.unable() {
             let mut state = self.shared.lock();
             let ready_before = state.jobs.ready();
             state.jobs.fail_queued(Error::Spawn);
@@ -470,22 +485,25 @@ impl<'a> Dispatcher<'a> {
     }
 
     fn request_starts(&mut self, now: Instant) {
-        if !self.server_alive {
+        let healthy = self.shared.lock().links.healthy();
+        let due = self
+            .supervisor
+            .starts_due(now, healthy, self.pending_starts.len());
+        if due == 0 || self.shutting_down {
             return;
         }
-        let healthy = self.shared.lock().links.healthy();
-        for _ in 0..self
-            .supervisor
-            .starts_due(now, healthy, self.pending_starts.len())
-        {
+        if self.server.is_none() {
+            if self.start_server().is_err() {
+                self.start_failed("could not fork a new fork server");
+            }
+            return;
+        }
+        for _ in 0..due {
+            let Some(server) = &self.server else { return };
             let id = self.next_worker;
             self.next_worker += 1;
-            if ipc::send_control(
-                self.server.control.as_fd(),
-                Control::Spawn { worker: id },
-                None,
-            )
-            .is_err()
+            if ipc::send_control(server.control.as_fd(), Control::Spawn { worker: id }, None)
+                .is_err()
             {
                 return;
             }
@@ -505,25 +523,25 @@ impl<'a> Dispatcher<'a> {
             state.worker_pids.clear();
         }
         self.workers.clear();
-        if self.server_alive {
-            let grace_ms = DESTROY_GRACE.as_millis() as u64;
-            let _ = ipc::send_control(
-                self.server.control.as_fd(),
-                Control::Shutdown { grace_ms },
-                None,
-            );
-            let limit = Instant::now() + DESTROY_GRACE + SERVER_EXIT_LIMIT;
-            while self.server_alive && Instant::now() < limit {
-                self.wait_events(Some(limit.saturating_duration_since(Instant::now())));
-            }
-            if self.server_alive {
-                // SAFETY: the fork server has not closed its channel, so it has not
-                // exited and its pid cannot have been reused.
-                unsafe { libc::kill(self.server.pid, libc::SIGKILL) };
-            }
+        let Some(server) = &self.server else { return };
+        let grace_ms = DESTROY_GRACE.as_millis() as u64;
+        let _ = ipc::send_control(server.control.as_fd(), Control::Shutdown { grace_ms }, None);
+        let limit = Instant::now() + DESTROY_GRACE + SERVER_EXIT_LIMIT;
+        while self.server.is_some() && Instant::now() < limit {
+            self.wait_events(Some(limit.saturating_duration_since(Instant::now())));
         }
-        let mut status = 0;
-        // SAFETY: reaps our own child; ECHILD (the host reaped it) is fine.
-        let _ = retry_eintr(|| unsafe { libc::waitpid(self.server.pid, &mut status, 0) });
+        if let Some(server) = self.server.take() {
+            // SAFETY: the fork server has not closed its channel, so it has not
+            // exited and its pid cannot have been reused.
+            unsafe { libc::kill(server.pid, libc::SIGKILL) };
+            reap(server.pid);
+        }
     }
+}
+
+/// Waits for our child `pid` to exit; ECHILD (the host reaped it) is fine.
+fn reap(pid: i32) {
+    let mut status = 0;
+    // SAFETY: waits for a child of ours; `status` is a live int.
+    let _ = retry_eintr(|| unsafe { libc::waitpid(pid, &mut status, 0) });
 }
