@@ -35,10 +35,11 @@ all: lib
 lib:
 	$(CARGO) build --release --quiet
 	@mkdir -p $(LIBDIR)
-	cp -f $(RUST_SO) $(SO_REAL)
+	@# Replace by rename, never in place: running programs may have the old one mapped.
+	cp -f $(RUST_SO) $(SO_REAL).tmp && mv -f $(SO_REAL).tmp $(SO_REAL)
 	ln -sf libmd5pool.so.$(VERSION) $(SO_NAME)
 	ln -sf libmd5pool.so.$(SOMAJOR) $(SO_DEV)
-	cp -f $(RUST_A) $(STATIC)
+	cp -f $(RUST_A) $(STATIC).tmp && mv -f $(STATIC).tmp $(STATIC)
 
 $(HEADER) $(SO_REAL): lib
 

@@ -66,6 +66,8 @@ struct Dispatcher<'a> {
     supervisor: Supervisor,
     next_worker: WorkerId,
     first_set_left: usize,
+    /// A process of the first set could not be forked: pool_create fails.
+    first_set_failed: bool,
     shutting_down: bool,
 }
 
@@ -80,6 +82,7 @@ impl<'a> Dispatcher<'a> {
             supervisor: Supervisor::new(shared.settings.workers, Instant::now()),
             next_worker: 1,
             first_set_left: shared.settings.workers,
+            first_set_failed: false,
             shutting_down: false,
         };
         watch(
@@ -130,10 +133,12 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    /// Requests the first set of workers and waits until each one exists.
+    /// Requests the first set of workers and waits until each one exists. A
+    /// worker that dies in its worker_init does not fail the creation: that is
+    /// the pool's business from now on (retries, then POOL_ESPAWN on submit).
     fn start_first_workers(&mut self) -> Result<(), Error> {
         self.request_starts(Instant::now());
-        let failed = |d: &Self| d.server.is_none() || d.supervisor.next_start().is_some();
+        let failed = |d: &Self| d.server.is_none() || d.first_set_failed;
         while self.first_set_left > 0 && !failed(self) {
             self.wait_events(None);
         }
@@ -214,6 +219,7 @@ impl<'a> Dispatcher<'a> {
                 ControlRecv::Message(Control::Spawned { worker, .. }, None)
                 | ControlRecv::Message(Control::SpawnFailed { worker, .. }, _) => {
                     if self.pending_starts.remove(&worker) {
+                        self.first_set_failed |= self.first_set_left > 0;
                         self.first_set_left = self.first_set_left.saturating_sub(1);
                         self.start_failed("could not fork a worker process");
                     }
@@ -485,10 +491,15 @@ impl<'a> Dispatcher<'a> {
     }
 
     fn request_starts(&mut self, now: Instant) {
-        let healthy = self.shared.lock().links.healthy();
+        let (healthy, initializing) = {
+            let state = self.shared.lock();
+            (state.links.healthy(), state.links.initializing())
+        };
+        // A worker still in worker_init is a start whose outcome is not known yet.
+        let in_progress = self.pending_starts.len() + initializing;
         let due = self
             .supervisor
-            .starts_due(now, healthy, self.pending_starts.len());
+            .starts_due(now, healthy - initializing, in_progress);
         if due == 0 || self.shutting_down {
             return;
         }

@@ -158,6 +158,14 @@ impl Links {
             .is_some_and(|link| link.in_flight.iter().any(|f| f.job == job))
     }
 
+    /// Workers still in their worker_init.
+    pub fn initializing(&self) -> usize {
+        self.map
+            .values()
+            .filter(|link| link.lanes.is_none() && !link.killed)
+            .count()
+    }
+
     /// Workers not being killed.
     pub fn healthy(&self) -> usize {
         self.map.values().filter(|link| !link.killed).count()
