@@ -8,10 +8,12 @@ passed=0 failed=0 failures=()
 for t in "$@"; do
   name=$(basename "$t")
   start=$(date +%s%N)
-  if timeout -k 5 "$limit" ${TEST_WRAPPER:-} "$t" >"$t.log" 2>&1; then
+  timeout -k 5 "$limit" ${TEST_WRAPPER:-} "$t" >"$t.log" 2>&1
+  rc=$?
+  if [ "$rc" -eq 0 ]; then
     passed=$((passed + 1)); verdict=ok
   else
-    failed=$((failed + 1)); verdict="FAILED (exit $?)"; failures+=("$name")
+    failed=$((failed + 1)); verdict="FAILED (exit $rc)"; failures+=("$name")
   fi
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
   printf '%-40s %s  %d.%03ds\n' "$name" "$verdict" $((ms / 1000)) $((ms % 1000))

@@ -243,6 +243,31 @@ static inline int reaped_within(pid_t pid, long ms)
     return 0;
 }
 
+/* A job no worker finishes within a test (about 20 minutes): only cancel,
+ * job_timeout_ms or pool_destroy end it. */
+#define HUGE_ITERATIONS 10000000000ULL
+
+/* Submits up to `cap` HUGE_ITERATIONS jobs (their ids into ids[] unless NULL)
+ * until one stays queued, i.e. every worker is busy however many jobs each runs
+ * at once (a vector engine runs dozens). Returns how many were submitted. */
+static inline size_t saturate(pool *p, uint64_t *ids, size_t cap)
+{
+    size_t n = 0;
+    while (n < cap) {
+        uint64_t id = submit(p, "huge", 4, HUGE_ITERATIONS);
+        if (ids)
+            ids[n] = id;
+        n++;
+        if (stats_of(p).jobs_queued > 0) {
+            sleep_ms(100); /* a worker still starting would take it now */
+            if (stats_of(p).jobs_queued > 0)
+                return n;
+        }
+    }
+    fprintf(stderr, "saturate: %zu huge jobs and none stays queued\n", n);
+    exit(1);
+}
+
 /* Zombie processes whose parent is `parent`. */
 static inline int zombies_of(pid_t parent)
 {
@@ -328,7 +353,7 @@ static inline int host_all_children(pid_t parent)
  * links[][128] (e.g. "socket:[123]", "/dev/null"); returns how many (-1 if gone). */
 static inline int host_proc_fds(pid_t pid, int *fds, char (*links)[128], int cap)
 {
-    char dir[64], path[128];
+    char dir[64], path[384];
     int n = 0;
     struct dirent *e;
     DIR *d;
@@ -432,23 +457,23 @@ static inline int host_in_child(void (*fn)(void))
     return status;
 }
 
-/* Runs a named sub-test in a child (host_in_child) and fails unless it exited 0;
- * prints the time it took. */
-#define HOST_SUBTEST(fn)                                                               \
-    do {                                                                               \
-        double t0_ = now_seconds();                                                    \
-        int st_ = host_in_child(fn);                                                   \
-        if (WIFSIGNALED(st_)) {                                                        \
-            fprintf(stderr, "%s: killed by signal %d (%s)\n", #fn, WTERMSIG(st_),      \
-                    strsignal(WTERMSIG(st_)));                                         \
-            exit(1);                                                                   \
-        }                                                                              \
-        if (!WIFEXITED(st_) || WEXITSTATUS(st_) != 0) {                                \
-            fprintf(stderr, "%s: failed (exit %d)\n", #fn, WEXITSTATUS(st_));          \
-            exit(1);                                                                   \
-        }                                                                              \
-        printf("%-40s ok  %.2fs\n", #fn, now_seconds() - t0_);                        \
-        fflush(stdout);                                                                \
-    } while (0)
+/* Runs a named sub-test in a child (host_in_child), prints its verdict and time,
+ * and returns 1 if it failed (exit status not 0, or killed by a signal), else 0.
+ * Use: failed += HOST_SUBTEST(fn); ... return failed != 0; */
+static inline int host_subtest(const char *name, void (*fn)(void))
+{
+    double t0 = now_seconds();
+    int st = host_in_child(fn);
+    int failed = !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+    if (WIFSIGNALED(st))
+        printf("%-44s FAILED (killed by signal %d: %s)  %.2fs\n", name, WTERMSIG(st),
+               strsignal(WTERMSIG(st)), now_seconds() - t0);
+    else
+        printf("%-44s %s  %.2fs\n", name, failed ? "FAILED" : "ok", now_seconds() - t0);
+    fflush(stdout);
+    return failed;
+}
+
+#define HOST_SUBTEST(fn) host_subtest(#fn, fn)
 
 #endif
