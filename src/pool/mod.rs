@@ -46,6 +46,9 @@ pub(crate) struct State {
     /// Live workers' process ids, kept by the dispatcher for stats and pids.
     pub worker_pids: Vec<i32>,
     pub worker_restarts: u64,
+    /// pool_fd was asked for: keep its readiness up to date (two system calls
+    /// per batch of finished jobs that callers who never poll do not pay).
+    pub ready_fd_in_use: bool,
 }
 
 pub(crate) struct Shared {
@@ -83,10 +86,12 @@ impl Shared {
     /// job table, with the lock still held, passing the ready count before it.
     pub fn after_change(&self, state: &State, ready_before: usize) {
         let ready_now = state.jobs.ready();
-        if ready_before == 0 && ready_now > 0 {
-            self.ready_fd.set();
-        } else if ready_before > 0 && ready_now == 0 {
-            self.ready_fd.clear();
+        if state.ready_fd_in_use {
+            if ready_before == 0 && ready_now > 0 {
+                self.ready_fd.set();
+            } else if ready_before > 0 && ready_now == 0 {
+                self.ready_fd.clear();
+            }
         }
         if ready_now > ready_before {
             self.job_finished.notify_all();
@@ -178,6 +183,7 @@ impl Pool {
                 unable_to_start: false,
                 worker_pids: Vec::new(),
                 worker_restarts: 0,
+                ready_fd_in_use: false,
             }),
             job_finished: Condvar::new(),
             ready_fd: EventFd::new().map_err(|_| Error::Spawn)?,
@@ -341,6 +347,13 @@ impl Pool {
     /// Never read from it or close it.
     pub fn ready_fd(&self) -> Result<BorrowedFd<'_>, Error> {
         self.check_process()?;
+        let mut state = self.shared.lock();
+        if !state.ready_fd_in_use {
+            state.ready_fd_in_use = true;
+            if state.jobs.ready() > 0 {
+                self.shared.ready_fd.set();
+            }
+        }
         Ok(self.shared.ready_fd.as_fd())
     }
 }
