@@ -52,6 +52,11 @@ fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 
 fn serve(control: OwnedFd, spec: &WorkerSpec, host: i32) -> ! {
     sys::child_die_with_parent(host);
+    // A process group of its own (the workers inherit it): a Ctrl-C or a
+    // kill(-pgid) meant for the host's terminal job does not reach the pool's
+    // processes, which end with the host anyway (PR_SET_PDEATHSIG).
+    // SAFETY: setpgid on ourselves has no memory arguments.
+    unsafe { libc::setpgid(0, 0) };
     sys::child_reset_signals(&[libc::SIGCHLD]);
     sys::child_close_inherited_fds(&[control.as_raw_fd()]);
     let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

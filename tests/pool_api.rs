@@ -229,3 +229,18 @@ fn a_killed_fork_server_is_replaced_with_its_workers() {
     assert!(new_workers.iter().all(|pid| !old_workers.contains(pid)));
     assert_ne!(parent_of(new_workers[0]), server);
 }
+
+#[test]
+fn pool_processes_are_out_of_the_hosts_process_group() {
+    // A Ctrl-C at the host's terminal (SIGINT to its process group) must not kill workers.
+    let pool = pool(1);
+    let worker = pool.worker_pids().unwrap()[0];
+    // SAFETY: getpgid has no memory arguments.
+    let (host_group, worker_group) = unsafe { (libc::getpgid(0), libc::getpgid(worker)) };
+    assert_ne!(host_group, worker_group);
+    assert_eq!(
+        worker_group,
+        parent_of(worker),
+        "the fork server leads the workers' group"
+    );
+}
