@@ -4,8 +4,10 @@
 //! `msg` = lowercase hex of the digest of a copy of the state (the state goes on).
 //!
 //! Engines: a scalar chain (latency-bound, one job at a time) and multi-buffer SIMD engines
-//! (one job per 32-bit lane, several vectors of lanes in flight) for AVX2 and AVX-512,
-//! chosen at run time.
+//! (one job per 32-bit lane, several vectors of lanes in flight) for AVX2 (3 groups of 8
+//! lanes) and AVX-512 (4 groups of 16 lanes), chosen at run time. `examples/kernel_bench.rs`
+//! measures them; `tests/check_avx2_no_avx512.sh` checks that the AVX2 engine has no
+//! AVX-512 instruction.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;

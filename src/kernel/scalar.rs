@@ -119,6 +119,7 @@ macro_rules! for_each_step {
         $m!(63);
     };
 }
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
 pub(crate) use for_each_step;
 
 /// Hides `x` from the optimizer so that it cannot re-associate the additions around it.
@@ -302,6 +303,7 @@ pub(crate) fn words_to_hex(h: &[u32; 8]) -> Hex {
     out
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn hex_to_words(h: &Hex) -> [u32; 8] {
     let mut w = [0u32; 8];
     for (wi, c) in w.iter_mut().zip(h.chunks_exact(4)) {
@@ -349,6 +351,7 @@ impl ChainState {
     }
 
     /// One iteration by the generic path.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn step(&mut self) {
         self.md5.update(&words_to_hex(&self.pending));
         self.pending = hex_words(self.md5.digest());
@@ -356,6 +359,7 @@ impl ChainState {
 
     /// Rebuilds a chain from cells (the inverse of [`window`]): `len` bytes appended so far,
     /// `win` = `[Cfull_{i-2} | Cfull_{i-1} | Ctail_{i-1}]`.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn from_window(s: [u32; 4], len: u64, win: &[u32; 24]) -> ChainState {
         let p = (len % 32) as usize;
         let r = (len % 64) as usize;

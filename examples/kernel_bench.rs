@@ -1,0 +1,104 @@
+//! In-process benchmark of the md5 chain kernel engines (one thread).
+//!
+//! cargo run --release --example kernel_bench -- [iterations] [runs] [mixed]
+//! Prints s/job for the scalar chain and jobs/s for each engine given `lanes()` jobs
+//! (medians of `runs`, in thread CPU time). `mixed`: messages of pseudo-random lengths 0-300 instead of
+//! "Hello World".
+use md5pool::kernel::{md5_chain, Engine, EngineKind, JobInput};
+use std::hint::black_box;
+
+/// CPU time of this thread, in seconds (other processes on the machine do not count).
+fn cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0);
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let iterations: u64 = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let mixed = args.get(3).is_some_and(|s| s == "mixed");
+
+    let scalar = median(
+        (0..runs)
+            .map(|_| {
+                let t = cpu_seconds();
+                black_box(md5_chain(black_box(b"Hello World"), iterations));
+                cpu_seconds() - t
+            })
+            .collect(),
+    );
+    println!(
+        "scalar md5_chain: {scalar:.4} s/job ({:.1} jobs/s)",
+        1.0 / scalar
+    );
+
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut msgs = Vec::new();
+    for _ in 0..64 {
+        if mixed {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 301) as usize;
+            msgs.push(
+                (0..len)
+                    .map(|i| ((i as u64 * seed) >> 7) as u8)
+                    .collect::<Vec<u8>>(),
+            );
+        } else {
+            msgs.push(b"Hello World".to_vec());
+        }
+    }
+    for kind in [EngineKind::Scalar, EngineKind::Avx2, EngineKind::Avx512] {
+        let Some(engine) = Engine::new(kind) else {
+            println!("{}: not supported here", kind.name());
+            continue;
+        };
+        // Full lanes, then a small batch (2 jobs: one SIMD group, or the scalar chain).
+        for count in [engine.lanes().max(2), 2] {
+            let jobs: Vec<JobInput> = msgs
+                .iter()
+                .cycle()
+                .take(count)
+                .map(|m| JobInput { msg: m, iterations })
+                .collect();
+            let t = median(
+                (0..runs)
+                    .map(|_| {
+                        let t = cpu_seconds();
+                        let mut n = 0;
+                        engine.run(&jobs, &mut |_, h| {
+                            black_box(h);
+                            n += 1;
+                        });
+                        assert_eq!(n, jobs.len());
+                        cpu_seconds() - t
+                    })
+                    .collect(),
+            );
+            let rate = jobs.len() as f64 / t;
+            println!(
+                "{:>6}: lanes() {:>2}, {:>2} jobs in {t:.4} s = {rate:.1} jobs/s = {:.2}x the scalar chain",
+                kind.name(),
+                engine.lanes(),
+                jobs.len(),
+                rate * scalar
+            );
+        }
+    }
+}
