@@ -79,6 +79,23 @@ impl AsFd for EventFd {
     }
 }
 
+/// Waits until `fd` is readable (or hung up), for at most `timeout`.
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> bool {
+    let mut pollfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // ppoll, for a timeout finer than poll's milliseconds.
+    let timeout = libc::timespec {
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: one live pollfd and a live timespec; no signal mask change.
+    retry_eintr(|| unsafe { libc::ppoll(&mut pollfd, 1, &timeout, std::ptr::null()) })
+        .is_ok_and(|n| n > 0)
+}
+
 /// Puts a descriptor in non-blocking mode.
 pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: fcntl on a descriptor we borrow; no memory is passed.

@@ -4,7 +4,6 @@
 //! up, and hands queued jobs to workers whenever room appears (submitters hand
 //! them over directly when there is room already).
 
-use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
@@ -13,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::jobs::{Loss, Outcome, WorkerId};
 use super::links::{watch, Fill, Removed};
 use super::supervisor::Supervisor;
-use super::{Shared, State};
+use super::{IdMap, IdSet, Shared, State};
 use crate::config::LogLevel;
 use crate::error::Error;
 use crate::forkserver::{self, ForkServer};
@@ -61,8 +60,8 @@ struct Dispatcher<'a> {
     spec: WorkerSpec,
     /// `None` while the fork server is dead (it is restarted like a worker).
     server: Option<ForkServer>,
-    workers: HashMap<WorkerId, Worker>,
-    pending_starts: HashSet<WorkerId>,
+    workers: IdMap<WorkerId, Worker>,
+    pending_starts: IdSet<WorkerId>,
     supervisor: Supervisor,
     next_worker: WorkerId,
     first_set_left: usize,
@@ -77,8 +76,8 @@ impl<'a> Dispatcher<'a> {
             shared,
             spec,
             server: None,
-            workers: HashMap::new(),
-            pending_starts: HashSet::new(),
+            workers: IdMap::default(),
+            pending_starts: IdSet::default(),
             supervisor: Supervisor::new(shared.settings.workers, Instant::now()),
             next_worker: 1,
             first_set_left: shared.settings.workers,

@@ -1,8 +1,9 @@
 //! The job table: every outstanding job, the FIFO queue and the ready list.
 //! Pure bookkeeping under the pool's lock; no I/O, no threads.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
+use super::IdMap;
 use crate::error::Error;
 use crate::kernel::Hex;
 
@@ -61,7 +62,7 @@ pub enum Loss {
 pub struct JobTable {
     next_id: u64,
     next_seq: u64,
-    jobs: HashMap<u64, Job>,
+    jobs: IdMap<u64, Job>,
     queue: VecDeque<u64>,
     ready: BTreeMap<u64, u64>,
     running: usize,
@@ -75,7 +76,7 @@ impl JobTable {
         JobTable {
             next_id: 1,
             next_seq: 0,
-            jobs: HashMap::new(),
+            jobs: IdMap::default(),
             queue: VecDeque::new(),
             ready: BTreeMap::new(),
             running: 0,

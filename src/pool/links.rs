@@ -3,14 +3,15 @@
 //! hands it straight to a worker with room (no dispatcher wake-up on the way in),
 //! and the dispatcher does the same whenever room appears.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::jobs::{JobTable, WorkerId};
+use super::IdMap;
 use crate::ipc::{self, Frame};
+use crate::kernel;
 
 /// Beyond its engine's lanes, a worker is sent more jobs only while all it holds
 /// costs at most this many MD5 blocks (about a millisecond of work): tiny jobs
@@ -19,12 +20,6 @@ use crate::ipc::{self, Frame};
 const PIPELINE_BUDGET_BLOCKS: u64 = 12_000;
 /// And at most this many jobs in flight per worker.
 const PIPELINE_MAX_JOBS: usize = 1024;
-
-/// MD5 blocks a job compresses: its message (and padding) once, then about 1.5
-/// blocks per further iteration (a 32-byte append every time, a final block each).
-fn cost_in_blocks(len: usize, iterations: u64) -> u64 {
-    (len as u64 / 64 + 1).saturating_add(iterations.saturating_sub(1).saturating_mul(3) / 2)
-}
 
 struct InFlight {
     job: u64,
@@ -89,7 +84,7 @@ pub struct Removed {
 }
 
 pub struct Links {
-    map: HashMap<WorkerId, Link>,
+    map: IdMap<WorkerId, Link>,
     epoll: Arc<OwnedFd>,
     max_jobs_per_worker: u64,
     job_timeout: Option<Duration>,
@@ -102,7 +97,7 @@ impl Links {
         job_timeout: Option<Duration>,
     ) -> Links {
         Links {
-            map: HashMap::new(),
+            map: IdMap::default(),
             epoll,
             max_jobs_per_worker: max_jobs_per_worker.unwrap_or(u64::MAX),
             job_timeout,
@@ -216,7 +211,7 @@ impl Links {
         let mut touched: Vec<WorkerId> = Vec::new();
         let mut deadline = None;
         while let Some((len, iterations)) = jobs.peek_next() {
-            let cost = cost_in_blocks(len, iterations);
+            let cost = kernel::cost_in_blocks(len, iterations);
             let max_jobs = self.max_jobs_per_worker;
             let taker = self
                 .map

@@ -6,6 +6,8 @@ pub(crate) mod jobs;
 mod links;
 mod supervisor;
 
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -20,6 +22,13 @@ use crate::worker::WorkerSpec;
 use crate::{Digest, JobId, Stats};
 use jobs::{JobTable, WorkerId};
 use links::{Fill, Links};
+
+/// Maps keyed by ids the pool assigns itself, hashed with fixed keys: no
+/// HashDoS is possible, and `RandomState` would ask the kernel for random keys,
+/// which without getrandom (Linux < 3.17, CentOS 7) makes Rust's std keep
+/// /dev/urandom open for the rest of the host's life.
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+pub(crate) type IdSet<K> = HashSet<K, BuildHasherDefault<DefaultHasher>>;
 
 /// Settings fixed at creation, with every default resolved.
 pub(crate) struct Settings {
