@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# CentOS/RHEL 7 (glibc 2.17, kernel 3.10, gcc 4.8) build and check; run by
+# `make centos7` (mk/centos7.mk), which passes the settings below.
+#
+#   1. installs ziglang + cargo-zigbuild with pip when they are missing;
+#   2. cross-builds the library against glibc 2.17 symbol versions:
+#        RUSTFLAGS="-C link-arg=-Wl,-z,defs" \
+#          cargo zigbuild --release --target x86_64-unknown-linux-gnu.2.17 \
+#                         --target-dir target/centos7
+#      (its own target directory: the native build in target/release is never
+#      touched; -z defs turns a call to a glibc function newer than 2.17 into a
+#      link error instead of an unversioned import);
+#   3. runs $SHARED/tools/check-centos7.sh on the .so and include/md5pool.h;
+#   4. copies the .so to build/centos7/ (with its soname links) and runs a
+#      small C program linked against it under enosys-run (every system call
+#      newer than Linux 3.10 fails with ENOSYS).
+#
+# `tests/centos7.sh --deps-only` does step 1 only (make centos7-deps).
+# Environment: CARGO, PYTHON (python3), SHARED (../shared), ENOSYS_RUN (the
+# built enosys-run; step 4 is skipped without it), ZIGBUILD_PIP (pip specs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CARGO=${CARGO:-cargo}
+PYTHON=${PYTHON:-python3}
+SHARED=${SHARED:-../shared}
+ENOSYS_RUN=${ENOSYS_RUN:-}
+ZIGBUILD_PIP=${ZIGBUILD_PIP:-ziglang cargo-zigbuild}
+GLIBC=2.17
+TRIPLE=x86_64-unknown-linux-gnu
+TARGET_DIR=target/centos7
+SO=$TARGET_DIR/$TRIPLE/release/libmd5pool.so
+OUT=build/centos7
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+SOMAJOR=${VERSION%%.*}
+HEADER=include/md5pool.h
+
+say() { echo "centos7: $*"; }
+
+# ------------------------------------------------------------ 1. tools
+# pip puts cargo-zigbuild in the interpreter's scripts dir (or ~/.local/bin for
+# a --user install) and zig inside the ziglang package: put both on PATH so
+# that `cargo zigbuild` and cargo-zigbuild's own `zig` lookup find them.
+tool_path() {
+  local d
+  d=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null) && PATH="$d:$PATH"
+  d=$("$PYTHON" -m site --user-base 2>/dev/null) && PATH="$d/bin:$PATH"
+  d=$("$PYTHON" -c 'import os, ziglang; print(os.path.dirname(ziglang.__file__))' 2>/dev/null) && PATH="$d:$PATH"
+  export PATH
+  hash -r
+}
+# (run them: a stale pyenv shim or a broken install must count as missing)
+have_tools() { cargo-zigbuild --version >/dev/null 2>&1 && zig version >/dev/null 2>&1; }
+tool_path
+if ! have_tools; then
+  say "installing $ZIGBUILD_PIP (pip)"
+  # PEP 668 distributions (Debian 12's own python3) refuse a plain pip install
+  PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    "$PYTHON" -m pip install --quiet $ZIGBUILD_PIP
+  tool_path
+  have_tools || { say "cargo-zigbuild or zig still not found after pip install"; exit 2; }
+fi
+say "$(cargo-zigbuild --version 2>/dev/null | head -n 1), zig $(zig version)"
+[ "${1:-}" = --deps-only ] && exit 0
+
+# ------------------------------------------------------------ 2. build
+# build.rs regenerates the header in this build too: it must come out
+# byte-identical to the native build's (make runs `lib` first; header-check
+# compares that one with the committed header)
+before=$(cksum <"$HEADER" 2>/dev/null || true)
+say "cargo zigbuild --release --target $TRIPLE.$GLIBC --target-dir $TARGET_DIR"
+RUSTFLAGS="-C link-arg=-Wl,-z,defs" \
+  "$CARGO" zigbuild --release --quiet --target "$TRIPLE.$GLIBC" --target-dir "$TARGET_DIR"
+if [ "$(cksum <"$HEADER")" != "$before" ]; then
+  say "FAIL: the glibc $GLIBC build generated a different $HEADER than the native build"
+  exit 1
+fi
+
+# ------------------------------------------------------------ 3. check
+"$SHARED/tools/check-centos7.sh" -p pool_ -s auto "$SO" "$HEADER"
+
+# ------------------------------------------------------------ 4. run it
+mkdir -p "$OUT"
+cp -f "$SO" "$OUT/libmd5pool.so.$VERSION"
+ln -sf "libmd5pool.so.$VERSION" "$OUT/libmd5pool.so.$SOMAJOR"
+ln -sf "libmd5pool.so.$SOMAJOR" "$OUT/libmd5pool.so"
+if [ -z "$ENOSYS_RUN" ]; then
+  say "no ENOSYS_RUN: run test skipped"
+  exit 0
+fi
+# gnu89: gcc 4.8's default dialect; a CentOS 7 program written the old way
+cat >"$OUT/smoke.c" <<'EOF'
+#include <stdio.h>
+#include <string.h>
+#include "md5pool.h"
+
+#define NJOBS 8
+
+static int fails;
+
+static void expect(const char *what, pool_status st, const char *hex, const char *want)
+{
+    if (st != POOL_OK || (want && strcmp(hex, want) != 0)) {
+        fprintf(stderr, "FAIL: %s: %s %s\n", what, pool_strerror(st), want ? hex : "");
+        fails++;
+    }
+}
+
+int main(void)
+{
+    pool_config cfg;
+    pool *p = NULL;
+    uint64_t ids[NJOBS];
+    char hex[POOL_HEX_LEN];
+    pool_status st;
+    int i;
+
+    memset(hex, 0, sizeof hex);
+    st = pool_md5_chain("Hello World", 11, 1000000, hex);
+    expect("pool_md5_chain", st, hex, "1e4110cf294414bc2ac346ad274a7af3");
+    pool_config_init(&cfg);
+    cfg.workers = 2;
+    st = pool_create(&cfg, &p);
+    expect("pool_create", st, hex, NULL);
+    if (st != POOL_OK)
+        return 1;
+    for (i = 0; i < NJOBS; i++)
+        expect("pool_submit", pool_submit(p, "Hello World", 11, 1 + (uint64_t)(i % 2) * 999999, &ids[i]), hex, NULL);
+    for (i = 0; i < NJOBS; i++) {
+        st = pool_wait(p, ids[i], 30000, hex);
+        expect("pool_wait", st, hex, i % 2 ? "1e4110cf294414bc2ac346ad274a7af3" : "b10a8db164e0754105b7a99be72e3fe5");
+    }
+    expect("pool_destroy", pool_destroy(p), hex, NULL);
+    printf("smoke: libmd5pool %s, %d jobs through a pool, %s\n", pool_version(), NJOBS, fails ? "FAILED" : "ok");
+    return fails != 0;
+}
+EOF
+gcc -std=gnu89 -O2 -Wall -Wextra -Werror -Iinclude "$OUT/smoke.c" -o "$OUT/smoke" \
+  -L"$OUT" -lmd5pool -Wl,-rpath,"$PWD/$OUT"
+# the program must load the glibc-2.17 build, not build/lib's native one
+ldd "$OUT/smoke" | grep -q "$PWD/$OUT/libmd5pool.so.$SOMAJOR" || { say "FAIL: smoke does not load $OUT"; ldd "$OUT/smoke"; exit 1; }
+say "running the glibc $GLIBC build under enosys-run (syscalls > Linux 3.10 -> ENOSYS)"
+timeout -k 5 120 "$ENOSYS_RUN" "$OUT/smoke"
