@@ -28,7 +28,7 @@ HEADER  := include/md5pool.h
 # Link a C program against the built shared library, found at run time too.
 LINK_POOL := -L$(LIBDIR) -lmd5pool -Wl,-rpath,$(abspath $(LIBDIR))
 
-.PHONY: all lib demo test test-rust test-c conformance header-check lint clean
+.PHONY: all lib demo test test-rust test-c test-engines conformance header-check lint clean
 all: lib
 
 # cargo decides what to rebuild; build.rs regenerates the header when it changed.
@@ -58,7 +58,18 @@ $(TESTBIN)/%: tests/c/%.c tests/c/check.h $(HEADER) | lib
 	@mkdir -p $(TESTBIN)
 	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -Iinclude -Itests/c $< -o $@ $(LINK_POOL) -lpthread
 
-test: lint header-check conformance test-rust test-c
+test: lint header-check conformance test-rust test-c test-engines
+
+# Every kernel engine this CPU runs, through the pool (MD5POOL_KERNEL forces one;
+# the kernel's own tests in tests/kernel_engines.rs cover each in-process), and
+# an AVX2 engine free of AVX-512 instructions (they would fault on AVX2-only CPUs).
+ENGINE_TESTS := $(TESTBIN)/test_api_results $(TESTBIN)/test_api_cancel
+test-engines: lib $(ENGINE_TESTS)
+	for engine in scalar avx2 avx512; do \
+	  echo "MD5POOL_KERNEL=$$engine"; \
+	  MD5POOL_KERNEL=$$engine tests/run_c_tests.sh $(ENGINE_TESTS) || exit 1; \
+	done
+	tests/check_avx2_no_avx512.sh $(SO_REAL)
 
 test-rust:
 	$(CARGO) test --release --quiet
