@@ -30,11 +30,35 @@ pub enum Frame<'a> {
     Ready { lanes: u64 },
     /// worker -> host: job `id` finished.
     Result { id: u64, hex: &'a Hex },
+    /// worker -> host: these jobs start running now (sent only when the pool
+    /// enforces job_timeout_ms, whose clock starts here).
+    Started { ids: IdList<'a> },
+}
+
+/// Job ids as they travel in a `Started` frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdList<'a>(&'a [u8]);
+
+impl<'a> IdList<'a> {
+    pub fn iter(self) -> impl Iterator<Item = u64> + 'a {
+        self.0
+            .chunks_exact(8)
+            .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+    }
 }
 
 const KIND_JOB: u32 = 1;
 const KIND_READY: u32 = 2;
 const KIND_RESULT: u32 = 3;
+const KIND_STARTED: u32 = 4;
+
+/// Appends a `Started` frame for `ids` to `out`.
+pub fn encode_started(ids: &[u64], out: &mut Vec<u8>) {
+    put_header(out, KIND_STARTED, ids.len() * 8, 0, 0);
+    for id in ids {
+        out.extend_from_slice(&id.to_ne_bytes());
+    }
+}
 
 fn put_header(out: &mut Vec<u8>, kind: u32, payload_len: usize, a: u64, b: u64) {
     out.extend_from_slice(&(payload_len as u32).to_ne_bytes());
@@ -58,6 +82,10 @@ pub fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
         Frame::Result { id, hex } => {
             put_header(out, KIND_RESULT, hex.len(), id, 0);
             out.extend_from_slice(hex);
+        }
+        Frame::Started { ids } => {
+            put_header(out, KIND_STARTED, ids.0.len(), 0, 0);
+            out.extend_from_slice(ids.0);
         }
     }
 }
@@ -139,6 +167,9 @@ impl FrameReader {
             KIND_RESULT => Frame::Result {
                 id: a,
                 hex: payload.try_into().map_err(|_| Malformed)?,
+            },
+            KIND_STARTED if len % 8 == 0 => Frame::Started {
+                ids: IdList(payload),
             },
             _ => return Err(Malformed),
         };
@@ -306,6 +337,10 @@ mod tests {
 
     #[test]
     fn frames_round_trip_across_partial_reads() {
+        let mut started = Vec::new();
+        for id in [3u64, u64::MAX] {
+            started.extend_from_slice(&id.to_ne_bytes());
+        }
         let hex = *b"1e4110cf294414bc2ac346ad274a7af3";
         let frames = [
             Frame::Job {
@@ -322,6 +357,9 @@ mod tests {
                 id: 8,
                 iterations: 1,
                 msg: b"",
+            },
+            Frame::Started {
+                ids: IdList(&started),
             },
         ];
         let mut wire = Vec::new();

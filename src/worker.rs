@@ -17,6 +17,8 @@ use crate::sys;
 pub struct WorkerSpec {
     pub engine: Engine,
     pub init: Option<WorkerInit>,
+    /// Tell the host when each batch starts (it enforces job timeouts from then).
+    pub report_starts: bool,
 }
 
 /// A worker sends finished results at least this often while a long batch runs.
@@ -62,6 +64,13 @@ fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
         let deadline = Instant::now() + gather_time(batch.cost);
         while !reader.is_empty() || (batch.ids.len() < lanes && more_within(channel, deadline)) {
             if !receive(channel, &mut reader, &mut batch) {
+                return;
+            }
+        }
+        if spec.report_starts && !batch.is_empty() {
+            out.clear();
+            ipc::encode_started(&batch.ids, &mut out);
+            if ipc::send_all(channel.as_fd(), &out).is_err() {
                 return;
             }
         }

@@ -322,6 +322,7 @@ impl<'a> Dispatcher<'a> {
         };
         let mut results: Vec<(u64, Outcome)> = Vec::new();
         let mut ready_lanes = None;
+        let mut started = Vec::new();
         let alive = loop {
             let status = worker.reader.fill(worker.conn.as_fd());
             let parsed = loop {
@@ -330,6 +331,7 @@ impl<'a> Dispatcher<'a> {
                     Ok(Some(Frame::Ready { lanes })) => {
                         ready_lanes = Some((lanes as usize).clamp(1, 1024))
                     }
+                    Ok(Some(Frame::Started { ids })) => started.extend(ids.iter()),
                     Ok(Some(Frame::Job { .. })) | Err(_) => break false,
                     Ok(None) => break true,
                 }
@@ -346,6 +348,9 @@ impl<'a> Dispatcher<'a> {
             if self.supervisor.start_succeeded() {
                 state.unable_to_start = false;
             }
+        }
+        if !started.is_empty() {
+            state.links.started(id, &started, Instant::now());
         }
         if !results.is_empty() {
             let ready_before = state.jobs.ready();

@@ -180,6 +180,16 @@ impl Links {
         })
     }
 
+    /// Worker `id` started running `jobs`: job_timeout_ms counts from now.
+    pub fn started(&mut self, id: WorkerId, jobs: &[u64], now: Instant) {
+        let (Some(link), Some(timeout)) = (self.map.get_mut(&id), self.job_timeout) else {
+            return;
+        };
+        for f in link.in_flight.iter_mut().filter(|f| jobs.contains(&f.job)) {
+            f.deadline.get_or_insert(now + timeout);
+        }
+    }
+
     /// Takes every job whose deadline has passed off its worker.
     pub fn expire(&mut self, now: Instant) -> Vec<(WorkerId, u64)> {
         let mut expired = Vec::new();
@@ -209,7 +219,6 @@ impl Links {
     /// it, until no worker can take the next job or the queue is empty.
     pub fn dispatch(&mut self, jobs: &mut JobTable, fill: Fill) {
         let mut touched: Vec<WorkerId> = Vec::new();
-        let mut deadline = None;
         while let Some((len, iterations)) = jobs.peek_next() {
             let cost = kernel::cost_in_blocks(len, iterations);
             let max_jobs = self.max_jobs_per_worker;
@@ -228,13 +237,11 @@ impl Links {
                 },
                 &mut link.out,
             );
-            if deadline.is_none() {
-                deadline = self.job_timeout.map(|t| Instant::now() + t);
-            }
+            // The timeout clock starts when the worker says the job started.
             link.in_flight.push(InFlight {
                 job: job.id,
                 cost,
-                deadline,
+                deadline: None,
             });
             link.in_flight_cost += cost;
             link.jobs_sent += 1;

@@ -155,6 +155,7 @@ fn resolve(config: &Config) -> Result<(Settings, usize, u32, WorkerSpec), Error>
         WorkerSpec {
             engine,
             init: config.worker_init.clone(),
+            report_starts: config.job_timeout.is_some(),
         },
     ))
 }
