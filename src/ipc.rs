@@ -168,7 +168,7 @@ impl FrameReader {
                 id: a,
                 hex: payload.try_into().map_err(|_| Malformed)?,
             },
-            KIND_STARTED if len % 8 == 0 => Frame::Started {
+            KIND_STARTED if len.is_multiple_of(8) => Frame::Started {
                 ids: IdList(payload),
             },
             _ => return Err(Malformed),
