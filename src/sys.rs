@@ -156,7 +156,9 @@ pub fn child_reset_signals(mask: &[libc::c_int]) {
         dfl.sa_sigaction = libc::SIG_DFL;
         libc::sigemptyset(&mut dfl.sa_mask);
         for sig in 1..libc::SIGRTMAX() + 1 {
-            libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            if libc::sigaction(sig, &dfl, std::ptr::null_mut()) != 0 && sig < libc::SIGRTMIN() {
+                reset_reserved_signal(sig);
+            }
         }
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
@@ -165,6 +167,35 @@ pub fn child_reset_signals(mask: &[libc::c_int]) {
         }
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
+}
+
+/// glibc refuses sigaction() on the signals it reserves for itself (32 and 33:
+/// thread cancellation and set*id broadcasts), whose handlers the host's glibc
+/// installed and fork copied. A worker is a single-threaded process that starts
+/// clean, so they go back to SIG_DFL through the raw system call.
+///
+/// # Safety
+/// Only in a single-threaded child of ours.
+unsafe fn reset_reserved_signal(sig: libc::c_int) {
+    /// The kernel's `struct sigaction` on x86_64 (not glibc's).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: a valid kernel sigaction for SIG_DFL, and its 8-byte mask size.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &dfl as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        )
+    };
 }
 
 /// In a child: asks for SIGKILL when the forking thread's process goes away,
