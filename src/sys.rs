@@ -185,7 +185,12 @@ unsafe fn reset_reserved_signal(sig: libc::c_int) {
         restorer: usize,
         mask: u64,
     }
-    let dfl = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
     // SAFETY: a valid kernel sigaction for SIG_DFL, and its 8-byte mask size.
     unsafe {
         libc::syscall(
