@@ -99,8 +99,9 @@ static inline char state_of(pid_t pid)
     return st;
 }
 
-/* Live (non-zombie) processes whose parent is `parent`. */
-static inline int children_of(pid_t parent)
+/* Processes whose parent is `parent`: the zombies among them if `zombies`,
+ * else the live ones. */
+static inline int count_children(pid_t parent, int zombies)
 {
     int n = 0;
     struct dirent *e;
@@ -109,11 +110,17 @@ static inline int children_of(pid_t parent)
         return -1;
     while ((e = readdir(d)) != NULL) {
         pid_t pid = (pid_t)atoi(e->d_name);
-        if (pid > 0 && parent_of(pid) == parent && state_of(pid) != 'Z')
+        if (pid > 0 && parent_of(pid) == parent && (state_of(pid) == 'Z') == !!zombies)
             n++;
     }
     closedir(d);
     return n;
+}
+
+/* Live (non-zombie) processes whose parent is `parent`. */
+static inline int children_of(pid_t parent)
+{
+    return count_children(parent, 0);
 }
 
 /* True once `pid` no longer exists (or is a zombie), polling up to `ms`. */
@@ -271,18 +278,7 @@ static inline size_t saturate(pool *p, uint64_t *ids, size_t cap)
 /* Zombie processes whose parent is `parent`. */
 static inline int zombies_of(pid_t parent)
 {
-    int n = 0;
-    struct dirent *e;
-    DIR *d = opendir("/proc");
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL) {
-        pid_t pid = (pid_t)atoi(e->d_name);
-        if (pid > 0 && parent_of(pid) == parent && state_of(pid) == 'Z')
-            n++;
-    }
-    closedir(d);
-    return n;
+    return count_children(parent, 1);
 }
 
 /* ------------------------------------------------------------------------------
@@ -301,20 +297,12 @@ static inline int zombies_of(pid_t parent)
         exit(1);                                                                       \
     } while (0)
 
-/* Live worker pids of `p` into pids[cap]; returns how many there are. */
-static inline size_t host_worker_pids(const pool *p, int32_t *pids, size_t cap)
-{
-    size_t n = 0;
-    CHECK_OK(pool_worker_pids(p, pids, cap, &n));
-    return n;
-}
-
 /* Polls until `p` reports exactly `n` live workers, up to `ms`; 1 on success. */
 static inline int host_wait_workers(const pool *p, size_t n, long ms)
 {
     double end = now_seconds() + (double)ms / 1000.0;
     do {
-        if (host_worker_pids(p, NULL, 0) == n)
+        if (worker_pids(p, NULL, 0) == n)
             return 1;
         sleep_ms(2);
     } while (now_seconds() < end);
@@ -326,7 +314,7 @@ static inline pid_t host_fork_server(const pool *p)
 {
     int32_t pid = 0;
     double end = now_seconds() + 10.0;
-    while (host_worker_pids(p, &pid, 1) == 0 && now_seconds() < end)
+    while (worker_pids(p, &pid, 1) == 0 && now_seconds() < end)
         sleep_ms(2);
     CHECK(pid > 0);
     return parent_of((pid_t)pid);
@@ -335,18 +323,7 @@ static inline pid_t host_fork_server(const pool *p)
 /* Processes whose parent is `parent`, zombies included. */
 static inline int host_all_children(pid_t parent)
 {
-    int n = 0;
-    struct dirent *e;
-    DIR *d = opendir("/proc");
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL) {
-        pid_t pid = (pid_t)atoi(e->d_name);
-        if (pid > 0 && parent_of(pid) == parent)
-            n++;
-    }
-    closedir(d);
-    return n;
+    return count_children(parent, 0) + count_children(parent, 1);
 }
 
 /* The descriptors of process `pid`: numbers into fds[], link targets into

@@ -21,7 +21,7 @@ int main(int argc, char **argv)
         if (i % 50 == 0) {
             int32_t pid;
             CHECK_OK(host_run_job(p, "warm", 1, 30000));
-            CHECK(host_worker_pids(p, &pid, 1) == 1);
+            CHECK(worker_pids(p, &pid, 1) == 1);
             CHECK(kill(pid, SIGKILL) == 0);
         }
         if (i % 10 == 0)

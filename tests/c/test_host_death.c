@@ -65,7 +65,7 @@ static pid_t running_worker(pool *p, pid_t not_pid, long ms)
         int32_t pids[8];
         size_t n;
         CHECK_OK(pool_stats_get(p, &s));
-        n = host_worker_pids(p, pids, 8);
+        n = worker_pids(p, pids, 8);
         if (s.jobs_running == 1 && n == 1 && pids[0] != not_pid)
             return pids[0];
         sleep_ms(2);
@@ -102,7 +102,7 @@ static void killed_worker_job_rerun(int sig)
     CHECK(s.jobs_failed == 0);
     CHECK(s.worker_restarts >= 1);
     CHECK(host_wait_workers(p, 1, 5000));
-    CHECK(host_worker_pids(p, &replacement, 1) == 1);
+    CHECK(worker_pids(p, &replacement, 1) == 1);
     CHECK(replacement != victim);
     CHECK(parent_of(replacement) == fs);
     CHECK_OK(host_run_job(p, "after the kill", 7, 10000));

@@ -100,7 +100,7 @@ static void check_pool(pool *p, size_t workers)
     /* A job per worker makes sure each finished starting (closing happens first). */
     for (i = 0; i < 2 * workers; i++)
         CHECK_OK(host_run_job(p, "hygiene", 10, 10000));
-    n = host_worker_pids(p, pids, 8);
+    n = worker_pids(p, pids, 8);
     CHECK(n == workers);
     for (i = 0; i < n; i++)
         check_process_fds(pids[i], "worker", worker_fds, 1);
@@ -126,14 +126,14 @@ static void inherited_descriptors_closed(void)
     check_pool(p, 2);
 
     /* Replacements are started later, by the fork server: same hygiene. */
-    CHECK(host_worker_pids(p, pids, 2) == 2);
+    CHECK(worker_pids(p, pids, 2) == 2);
     CHECK(kill(pids[0], SIGKILL) == 0 && kill(pids[1], SIGKILL) == 0);
     CHECK(gone_within(pids[0], 2000) && gone_within(pids[1], 2000));
     {
         double end = now_seconds() + 10.0;
         int32_t now[2];
         for (;;) {
-            size_t n = host_worker_pids(p, now, 2);
+            size_t n = worker_pids(p, now, 2);
             if (n == 2 && now[0] != pids[0] && now[0] != pids[1] && now[1] != pids[0] &&
                 now[1] != pids[1])
                 break;
@@ -170,7 +170,7 @@ static void later_host_descriptors_not_inherited(void)
     link_of(pfd[0], pipe_link[0]);
     link_of(pfd[1], pipe_link[1]);
     link_of(file, file_link);
-    CHECK(host_worker_pids(p, &pid, 1) == 1);
+    CHECK(worker_pids(p, &pid, 1) == 1);
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK(gone_within(pid, 2000));
     CHECK_OK(host_run_job(p, "after respawn", 3, 10000));

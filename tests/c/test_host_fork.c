@@ -52,7 +52,7 @@ static void child_destroys_copy_and_exits_normally(void)
     g_pool = make_pool(2);
     CHECK_OK(host_run_job(g_pool, "parent", 10, 10000));
     CHECK(host_wait_workers(g_pool, 2, 10000));
-    CHECK(host_worker_pids(g_pool, before, 2) == 2);
+    CHECK(worker_pids(g_pool, before, 2) == 2);
     fs = parent_of(before[0]);
     /* A job in flight across the fork. */
     CHECK_OK(pool_md5_chain("in flight", 9, 500000, want));
@@ -69,7 +69,7 @@ static void child_destroys_copy_and_exits_normally(void)
     CHECK(strcmp(hex, want) == 0);
     for (i = 0; i < 10; i++)
         CHECK_OK(host_run_job(g_pool, "parent after child", 100 + (uint64_t)i, 10000));
-    CHECK(host_worker_pids(g_pool, after, 2) == 2);
+    CHECK(worker_pids(g_pool, after, 2) == 2);
     CHECK((after[0] == before[0] && after[1] == before[1]) ||
           (after[0] == before[1] && after[1] == before[0]));
     CHECK(parent_of(after[0]) == fs && parent_of(fs) == getpid());
@@ -90,7 +90,7 @@ static void parent_destroys_while_child_lives(void)
     pool *p = make_pool(2);
     CHECK_OK(host_run_job(p, "parent", 10, 10000));
     CHECK(host_wait_workers(p, 2, 10000));
-    CHECK(host_worker_pids(p, pids, 2) == 2);
+    CHECK(worker_pids(p, pids, 2) == 2);
     fs = parent_of(pids[0]);
     /* One worker busy with a long job when the pool is destroyed. */
     {

@@ -30,7 +30,7 @@ static void run_host(int mode, int report_fd)
     CHECK_OK(host_run_job(p, "orphan", 10, 10000));
     CHECK_OK(host_run_job(p, "orphan", 11, 10000));
     CHECK(host_wait_workers(p, 2, 10000));
-    CHECK(host_worker_pids(p, pids + 1, 2) == 2);
+    CHECK(worker_pids(p, pids + 1, 2) == 2);
     pids[0] = (int32_t)parent_of(pids[1]);
     if (mode == BUSY) {
         uint64_t id;

@@ -17,7 +17,7 @@ static pid_t check_family(pool *p, size_t n, int32_t *pids)
     size_t i;
     pid_t fs;
     CHECK(host_wait_workers(p, n, 10000));
-    CHECK(host_worker_pids(p, pids, n) == n);
+    CHECK(worker_pids(p, pids, n) == n);
     fs = parent_of(pids[0]);
     CHECK(fs > 0 && fs != getpid());
     for (i = 0; i < n; i++)
@@ -41,7 +41,7 @@ static void kill_all_and_check(pool *p, pid_t fs, int32_t *pids, size_t n)
     end = now_seconds() + 10.0;
     for (;;) {
         int old = 0;
-        size_t count = host_worker_pids(p, fresh, n);
+        size_t count = worker_pids(p, fresh, n);
         for (i = 0; i < count && i < n; i++)
             for (j = 0; j < n; j++)
                 old |= fresh[i] == pids[j];
@@ -89,7 +89,7 @@ static void two_pools_two_fork_servers(void)
     CHECK_OK(host_run_job(pa, "a", 5, 10000));
     CHECK_OK(host_run_job(pb, "b", 5, 10000));
     CHECK(host_wait_workers(pa, 2, 10000) && host_wait_workers(pb, 2, 10000));
-    CHECK(host_worker_pids(pa, a, 2) == 2 && host_worker_pids(pb, b, 2) == 2);
+    CHECK(worker_pids(pa, a, 2) == 2 && worker_pids(pb, b, 2) == 2);
     fa = parent_of(a[0]);
     fb = parent_of(b[0]);
     CHECK(fa != fb);
@@ -135,7 +135,7 @@ static void pool_outlives_creating_thread(void)
     {
         double end = now_seconds() + 10.0;
         for (;;) {
-            size_t n = host_worker_pids(p, pids, 2);
+            size_t n = worker_pids(p, pids, 2);
             if (n == 2 && pids[0] != victim && pids[1] != victim)
                 break;
             CHECK(now_seconds() < end);

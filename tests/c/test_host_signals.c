@@ -42,7 +42,7 @@ static void no_sigpipe_when_worker_dies_during_send(void)
         pool_status st;
         /* The worker is up (a tiny job answered), so the kill is not a failed start. */
         CHECK_OK(host_run_job(p, "ready?", 1, 10000));
-        CHECK(host_worker_pids(p, &pid, 1) >= 1);
+        CHECK(worker_pids(p, &pid, 1) >= 1);
         CHECK_OK(pool_submit(p, msg, len, 1, &id));
         if (round % 3)
             sleep_ms(round % 3); /* 0, 1 or 2 ms into the send */
@@ -66,7 +66,7 @@ static void no_sigpipe_when_worker_dies_during_send(void)
         int32_t pid;
         pool_status st;
         CHECK_OK(host_run_job(p, "ready?", 1, 10000));
-        CHECK(host_worker_pids(p, &pid, 1) == 1);
+        CHECK(worker_pids(p, &pid, 1) == 1);
         CHECK_OK(pool_submit(p, "long", 4, 200000000, &longjob));
         CHECK_OK(pool_submit(p, msg, len, 1, &big));
         sleep_ms(30);
@@ -146,7 +146,7 @@ static void eintr_storm(void)
     /* Kill a worker under the storm too: it is replaced and jobs still answer. */
     {
         int32_t pid;
-        CHECK(host_worker_pids(p, &pid, 1) >= 1);
+        CHECK(worker_pids(p, &pid, 1) >= 1);
         CHECK(kill(pid, SIGKILL) == 0);
         for (i = 0; i < 20; i++)
             CHECK_OK(host_run_job(p, "after a kill, under SIGALRM", 500, -1));
@@ -182,7 +182,7 @@ static void supervise_despite_host_sigchld(void)
     pool *p = make_pool(2);
     CHECK_OK(host_run_job(p, "warm", 1, 10000));
     CHECK(host_wait_workers(p, 2, 10000));
-    CHECK(host_worker_pids(p, pids, 2) == 2);
+    CHECK(worker_pids(p, pids, 2) == 2);
     fs = parent_of(pids[0]);
     CHECK(parent_of(fs) == getpid());
     CHECK_OK(pool_md5_chain("sigchld", 7, 1000000, want));
@@ -193,7 +193,7 @@ static void supervise_despite_host_sigchld(void)
     CHECK(strcmp(hex, want) == 0);
     end = now_seconds() + 10.0;
     for (;;) {
-        size_t n = host_worker_pids(p, after, 2);
+        size_t n = worker_pids(p, after, 2);
         if (n == 2 && after[0] != pids[0] && after[0] != pids[1] && after[1] != pids[0] &&
             after[1] != pids[1])
             break;
@@ -248,7 +248,7 @@ static void library_never_reaps_host_children(void)
     for (i = 0; i < 3; i++) {
         int32_t pid;
         CHECK_OK(host_run_job(p, "busy", 1000, 10000));
-        CHECK(host_worker_pids(p, &pid, 1) >= 1);
+        CHECK(worker_pids(p, &pid, 1) >= 1);
         CHECK(kill(pid, SIGKILL) == 0);
         CHECK(gone_within(pid, 2000));
     }
@@ -331,7 +331,7 @@ static void dispositions_and_mask_unchanged(void)
     snapshot(now, &mask_now);
     compare(before, &mask_before, now, &mask_now, "after pool_create");
     CHECK_OK(host_run_job(p, "signals", 100, 10000));
-    CHECK(host_worker_pids(p, &pid, 1) >= 1);
+    CHECK(worker_pids(p, &pid, 1) >= 1);
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK_OK(host_run_job(p, "signals", 101, 10000));
     snapshot(now, &mask_now);
@@ -361,7 +361,7 @@ static void workers_have_clean_signal_state(void)
     CHECK_OK(host_run_job(p, "signal state", 10, 10000));
     CHECK_OK(host_run_job(p, "signal state", 11, 10000));
     CHECK(host_wait_workers(p, 2, 10000));
-    CHECK(host_worker_pids(p, pids, 2) == 2);
+    CHECK(worker_pids(p, pids, 2) == 2);
     for (i = 0; i < 2; i++) {
         unsigned long long blk = host_status_mask(pids[i], "SigBlk");
         unsigned long long ign = host_status_mask(pids[i], "SigIgn");
@@ -386,7 +386,7 @@ static void workers_have_clean_signal_state(void)
     CHECK(gone_within(pids[0], 2000));
     CHECK_OK(host_run_job(p, "signal state", 12, 10000));
     CHECK(host_wait_workers(p, 2, 10000));
-    CHECK(host_worker_pids(p, pids, 2) == 2);
+    CHECK(worker_pids(p, pids, 2) == 2);
     /* A replacement is listed as soon as it is forked, a few microseconds before
      * it resets what it inherited: give it a moment. */
     for (i = 0; i < 2; i++) {

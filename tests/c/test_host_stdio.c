@@ -31,11 +31,11 @@ static int host_main(int twice)
         p = make_pool(2);
         for (i = 0; i < 5; i++)
             CHECK_OK(host_run_job(p, "stdio", 100 + (uint64_t)i, 10000));
-        CHECK(host_worker_pids(p, &pid, 1) >= 1);
+        CHECK(worker_pids(p, &pid, 1) >= 1);
         CHECK(kill(pid, SIGKILL) == 0);
         CHECK(gone_within(pid, 2000));
         CHECK_OK(host_run_job(p, "after respawn", 7, 10000));
-        CHECK(host_worker_pids(p, &pid, 1) >= 1);
+        CHECK(worker_pids(p, &pid, 1) >= 1);
         CHECK(kill(pid, SIGSEGV) == 0);
         CHECK(gone_within(pid, 2000));
         for (i = 0; i < 5; i++)

@@ -262,7 +262,7 @@ static void *killer(void *arg)
     (void)arg;
     while (!stop_helpers) {
         sleep_ms(kill_ms);
-        nn = host_worker_pids(g_pool, now, 64);
+        nn = worker_pids(g_pool, now, 64);
         if (nn > 64)
             nn = 64;
         for (i = 0, npick = 0; i < nn; i++)
