@@ -256,8 +256,9 @@ enum pool_status pool_submit(struct pool *p,
                              uint64_t *job_out);
 
 /**
- * Waits for one job. timeout_ms < 0 waits forever, 0 polls. hex_out must not be
- * NULL; on POOL_OK it holds the NUL-terminated result. A finished job is
+ * Waits for one job. timeout_ms < 0 waits forever, 0 polls. hex_out must point
+ * to POOL_HEX_LEN bytes; on POOL_OK it holds the NUL-terminated result.
+ * Any number of threads may wait at once; a job is collected by one of them. A finished job is
  * collected and its status returned (POOL_OK, POOL_EWORKER, POOL_EJOBTIMEOUT,
  * POOL_ECANCELED, POOL_ESPAWN); POOL_ETIMEDOUT, POOL_ENOJOB, POOL_EINVAL and
  * POOL_EFORKED leave every job as it was. A blocked wait is not interrupted by
@@ -268,7 +269,7 @@ enum pool_status pool_wait(struct pool *p, uint64_t job, int64_t timeout_ms, cha
 /**
  * Waits for whichever outstanding job finishes first; collects it and returns
  * its status, its id in *job_out (must not be NULL) and, on POOL_OK, its result
- * in hex_out (may be NULL). Returns POOL_ENOJOB at once when nothing is
+ * in hex_out (NULL, or POOL_HEX_LEN bytes). Returns POOL_ENOJOB at once when nothing is
  * outstanding, POOL_ETIMEDOUT when timeout_ms passes first (< 0 waits forever,
  * 0 polls).
  */
@@ -316,8 +317,8 @@ enum pool_status pool_worker_pids(const struct pool *p,
 enum pool_status pool_destroy(struct pool *p);
 
 /**
- * Runs the kernel in the calling thread, no pool involved. hex_out gets the
- * NUL-terminated result. POOL_EINVAL for a NULL hex_out, a NULL msg with
+ * Runs the kernel in the calling thread, no pool involved. hex_out (POOL_HEX_LEN
+ * bytes) gets the NUL-terminated result. POOL_EINVAL for a NULL hex_out, a NULL msg with
  * len > 0, or zero iterations.
  */
 enum pool_status pool_md5_chain(const void *msg, size_t len, uint64_t iterations, char *hex_out);

@@ -422,8 +422,9 @@ pub unsafe extern "C" fn pool_submit(
     })
 }
 
-/// Waits for one job. timeout_ms < 0 waits forever, 0 polls. hex_out must not be
-/// NULL; on POOL_OK it holds the NUL-terminated result. A finished job is
+/// Waits for one job. timeout_ms < 0 waits forever, 0 polls. hex_out must point
+/// to POOL_HEX_LEN bytes; on POOL_OK it holds the NUL-terminated result.
+/// Any number of threads may wait at once; a job is collected by one of them. A finished job is
 /// collected and its status returned (POOL_OK, POOL_EWORKER, POOL_EJOBTIMEOUT,
 /// POOL_ECANCELED, POOL_ESPAWN); POOL_ETIMEDOUT, POOL_ENOJOB, POOL_EINVAL and
 /// POOL_EFORKED leave every job as it was. A blocked wait is not interrupted by
@@ -450,7 +451,7 @@ pub unsafe extern "C" fn pool_wait(
 
 /// Waits for whichever outstanding job finishes first; collects it and returns
 /// its status, its id in *job_out (must not be NULL) and, on POOL_OK, its result
-/// in hex_out (may be NULL). Returns POOL_ENOJOB at once when nothing is
+/// in hex_out (NULL, or POOL_HEX_LEN bytes). Returns POOL_ENOJOB at once when nothing is
 /// outstanding, POOL_ETIMEDOUT when timeout_ms passes first (< 0 waits forever,
 /// 0 polls).
 #[no_mangle]
@@ -582,8 +583,8 @@ pub unsafe extern "C" fn pool_destroy(p: *mut pool) -> pool_status {
     })
 }
 
-/// Runs the kernel in the calling thread, no pool involved. hex_out gets the
-/// NUL-terminated result. POOL_EINVAL for a NULL hex_out, a NULL msg with
+/// Runs the kernel in the calling thread, no pool involved. hex_out (POOL_HEX_LEN
+/// bytes) gets the NUL-terminated result. POOL_EINVAL for a NULL hex_out, a NULL msg with
 /// len > 0, or zero iterations.
 #[no_mangle]
 pub unsafe extern "C" fn pool_md5_chain(
