@@ -343,6 +343,16 @@ static void dispositions_and_mask_unchanged(void)
 
 /* Workers start with no signal blocked, ignored or caught; the fork server blocks
  * only SIGCHLD (it reads it from a signalfd) and ignores and catches nothing. */
+/* A worker is listed as soon as it is forked, a moment before it resets what it
+ * inherited from the fork server: wait (2 s at most) for its state to clear. */
+static void settle_signal_state(pid_t pid)
+{
+    double end = now_seconds() + 2.0;
+    while ((host_status_mask(pid, "SigBlk") | host_status_mask(pid, "SigIgn") |
+            host_status_mask(pid, "SigCgt")) != 0 && now_seconds() < end)
+        sleep_ms(1);
+}
+
 static void workers_have_clean_signal_state(void)
 {
     struct sigaction sa;
@@ -363,9 +373,11 @@ static void workers_have_clean_signal_state(void)
     CHECK(host_wait_workers(p, 2, 10000));
     CHECK(worker_pids(p, pids, 2) == 2);
     for (i = 0; i < 2; i++) {
-        unsigned long long blk = host_status_mask(pids[i], "SigBlk");
-        unsigned long long ign = host_status_mask(pids[i], "SigIgn");
-        unsigned long long cgt = host_status_mask(pids[i], "SigCgt");
+        unsigned long long blk, ign, cgt;
+        settle_signal_state(pids[i]);
+        blk = host_status_mask(pids[i], "SigBlk");
+        ign = host_status_mask(pids[i], "SigIgn");
+        cgt = host_status_mask(pids[i], "SigCgt");
         if (blk || ign || cgt) {
             fprintf(stderr, "worker %d: SigBlk %llx SigIgn %llx SigCgt %llx, expected all 0\n",
                     (int)pids[i], blk, ign, cgt);
@@ -387,13 +399,8 @@ static void workers_have_clean_signal_state(void)
     CHECK_OK(host_run_job(p, "signal state", 12, 10000));
     CHECK(host_wait_workers(p, 2, 10000));
     CHECK(worker_pids(p, pids, 2) == 2);
-    /* A replacement is listed as soon as it is forked, a few microseconds before
-     * it resets what it inherited: give it a moment. */
     for (i = 0; i < 2; i++) {
-        double end = now_seconds() + 2.0;
-        while ((host_status_mask(pids[i], "SigBlk") | host_status_mask(pids[i], "SigIgn") |
-                host_status_mask(pids[i], "SigCgt")) != 0 && now_seconds() < end)
-            sleep_ms(1);
+        settle_signal_state(pids[i]);
         CHECK(host_status_mask(pids[i], "SigBlk") == 0 && host_status_mask(pids[i], "SigIgn") == 0 &&
               host_status_mask(pids[i], "SigCgt") == 0);
     }
