@@ -154,6 +154,7 @@ impl<'a> Server<'a> {
                 );
             }
         }
+        self.reap();
     }
 
     fn fork_worker(&self) -> io::Result<(i32, OwnedFd)> {
@@ -165,10 +166,18 @@ impl<'a> Server<'a> {
         )
         .map_err(io::Error::from)?;
         let me = sys::current_pid();
+        // The worker is born with an empty signal mask, like a process of its own
+        // (not with our SIGCHLD blocked). A SIGCHLD lost meanwhile is made up for
+        // by the reap that follows every spawn.
+        sys::set_signal_blocked(libc::SIGCHLD, false);
         // SAFETY: this process has a single thread, so the child may run anything.
-        match unsafe { libc::fork() } {
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            worker::run(worker_end, self.spec, me)
+        }
+        sys::set_signal_blocked(libc::SIGCHLD, true);
+        match pid {
             -1 => Err(io::Error::last_os_error()),
-            0 => worker::run(worker_end, self.spec, me),
             pid => Ok((pid, host_end)),
         }
     }

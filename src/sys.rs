@@ -147,6 +147,22 @@ pub fn restore_signal_mask(old: &libc::sigset_t) {
 // Everything below runs only in a freshly forked child of ours (fork server or
 // worker), which has one thread and owns every descriptor it has.
 
+/// Blocks or unblocks one signal in the calling thread.
+pub fn set_signal_blocked(sig: libc::c_int, blocked: bool) {
+    let how = if blocked {
+        libc::SIG_BLOCK
+    } else {
+        libc::SIG_UNBLOCK
+    };
+    // SAFETY: a signal set built by sigemptyset/sigaddset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
+}
+
 /// In a child: every handler back to SIG_DFL, then `mask` as the signal mask.
 pub fn child_reset_signals(mask: &[libc::c_int]) {
     // SAFETY: sigaction/sigprocmask with initialized structures; failures (for
