@@ -352,22 +352,24 @@ impl<'a> Dispatcher<'a> {
         if !started.is_empty() {
             state.links.started(id, &started, Instant::now());
         }
+        let (mut finished, mut used_up) = (false, false);
         if !results.is_empty() {
             let ready_before = state.jobs.ready();
             for (job, outcome) in results {
                 state.jobs.finish_running(job, id, outcome);
                 state.links.finished(id, job);
             }
-            self.shared.after_change(&state, ready_before);
-            if state.links.used_up(id) {
-                // Recycled: closing its channel makes it exit; `supervise` replaces it.
-                drop(state);
-                self.remove_worker(id);
-                return;
-            }
+            finished = self.shared.sync_ready_fd(&state, ready_before);
+            used_up = state.links.used_up(id);
         }
         drop(state);
-        if !alive {
+        if finished {
+            self.shared.wake_waiters();
+        }
+        if used_up {
+            // Recycled: closing its channel makes it exit; `supervise` replaces it.
+            self.remove_worker(id);
+        } else if !alive {
             self.bury(id);
         }
     }

@@ -22,7 +22,6 @@ const PIPELINE_BUDGET_BLOCKS: u64 = 12_000;
 const PIPELINE_MAX_JOBS: usize = 1024;
 
 struct InFlight {
-    job: u64,
     cost: u64,
     deadline: Option<Instant>,
 }
@@ -34,7 +33,8 @@ struct Link {
     out: Vec<u8>,
     /// Jobs its engine runs at once; `None` until `worker_init` has returned.
     lanes: Option<usize>,
-    in_flight: Vec<InFlight>,
+    /// By job id.
+    in_flight: IdMap<u64, InFlight>,
     in_flight_cost: u64,
     jobs_sent: u64,
     /// The pool is killing it for a canceled or timed-out job: its other jobs in
@@ -59,8 +59,8 @@ impl Link {
     }
 
     fn forget(&mut self, job: u64) {
-        if let Some(at) = self.in_flight.iter().position(|f| f.job == job) {
-            self.in_flight_cost -= self.in_flight.swap_remove(at).cost;
+        if let Some(f) = self.in_flight.remove(&job) {
+            self.in_flight_cost -= f.cost;
         }
     }
 }
@@ -110,7 +110,7 @@ impl Links {
             token,
             out: Vec::new(),
             lanes: None,
-            in_flight: Vec::new(),
+            in_flight: IdMap::default(),
             in_flight_cost: 0,
             jobs_sent: 0,
             killed: false,
@@ -122,7 +122,7 @@ impl Links {
     pub fn remove(&mut self, id: WorkerId) -> Option<Removed> {
         let link = self.map.remove(&id)?;
         Some(Removed {
-            jobs: link.in_flight.iter().map(|f| f.job).collect(),
+            jobs: link.in_flight.keys().copied().collect(),
             killed: link.killed,
             started: link.lanes.is_some(),
         })
@@ -150,7 +150,7 @@ impl Links {
     pub fn holds(&self, id: WorkerId, job: u64) -> bool {
         self.map
             .get(&id)
-            .is_some_and(|link| link.in_flight.iter().any(|f| f.job == job))
+            .is_some_and(|link| link.in_flight.contains_key(&job))
     }
 
     /// Workers still in their worker_init.
@@ -185,8 +185,10 @@ impl Links {
         let (Some(link), Some(timeout)) = (self.map.get_mut(&id), self.job_timeout) else {
             return;
         };
-        for f in link.in_flight.iter_mut().filter(|f| jobs.contains(&f.job)) {
-            f.deadline.get_or_insert(now + timeout);
+        for job in jobs {
+            if let Some(f) = link.in_flight.get_mut(job) {
+                f.deadline.get_or_insert(now + timeout);
+            }
         }
     }
 
@@ -197,8 +199,8 @@ impl Links {
             let late: Vec<u64> = link
                 .in_flight
                 .iter()
-                .filter(|f| f.deadline.is_some_and(|d| d <= now))
-                .map(|f| f.job)
+                .filter(|(_, f)| f.deadline.is_some_and(|d| d <= now))
+                .map(|(&job, _)| job)
                 .collect();
             for job in late {
                 link.forget(job);
@@ -211,7 +213,7 @@ impl Links {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.map
             .values()
-            .flat_map(|l| l.in_flight.iter().filter_map(|f| f.deadline))
+            .flat_map(|l| l.in_flight.values().filter_map(|f| f.deadline))
             .min()
     }
 
@@ -238,11 +240,13 @@ impl Links {
                 &mut link.out,
             );
             // The timeout clock starts when the worker says the job started.
-            link.in_flight.push(InFlight {
-                job: job.id,
-                cost,
-                deadline: None,
-            });
+            link.in_flight.insert(
+                job.id,
+                InFlight {
+                    cost,
+                    deadline: None,
+                },
+            );
             link.in_flight_cost += cost;
             link.jobs_sent += 1;
             if !touched.contains(&id) {

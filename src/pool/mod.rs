@@ -7,7 +7,7 @@ mod links;
 mod supervisor;
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, DefaultHasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -23,12 +23,32 @@ use crate::{Digest, JobId, Stats};
 use jobs::{JobTable, WorkerId};
 use links::{Fill, Links};
 
-/// Maps keyed by ids the pool assigns itself, hashed with fixed keys: no
-/// HashDoS is possible, and `RandomState` would ask the kernel for random keys,
-/// which without getrandom (Linux < 3.17, CentOS 7) makes Rust's std keep
-/// /dev/urandom open for the rest of the host's life.
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
-pub(crate) type IdSet<K> = HashSet<K, BuildHasherDefault<DefaultHasher>>;
+/// Maps keyed by ids the pool assigns itself (sequential integers): a
+/// multiplicative hash is enough, as no HashDoS is possible, and it is far
+/// cheaper than SipHash on every job. (`RandomState` would also ask the kernel
+/// for random keys, which without getrandom, Linux < 3.17, makes Rust's std keep
+/// /dev/urandom open for the rest of the host's life.)
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+pub(crate) type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
+
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// Settings fixed at creation, with every default resolved.
 pub(crate) struct Settings {
@@ -94,6 +114,15 @@ impl Shared {
     /// and wakes the waiters when jobs finished. Call after every change of the
     /// job table, with the lock still held, passing the ready count before it.
     pub fn after_change(&self, state: &State, ready_before: usize) {
+        if self.sync_ready_fd(state, ready_before) {
+            self.wake_waiters();
+        }
+    }
+
+    /// The `pool_fd` half of `after_change`; returns true when jobs finished, so
+    /// that a hot path can call `wake_waiters` after releasing the lock (a waiter
+    /// woken while the lock is held only spins on it and sleeps again).
+    pub fn sync_ready_fd(&self, state: &State, ready_before: usize) -> bool {
         let ready_now = state.jobs.ready();
         if state.ready_fd_in_use {
             if ready_before == 0 && ready_now > 0 {
@@ -102,9 +131,11 @@ impl Shared {
                 self.ready_fd.clear();
             }
         }
-        if ready_now > ready_before {
-            self.job_finished.notify_all();
-        }
+        ready_now > ready_before
+    }
+
+    pub fn wake_waiters(&self) {
+        self.job_finished.notify_all();
     }
 
     pub fn log(&self, level: LogLevel, message: &str) {
