@@ -300,6 +300,7 @@ impl<'a> Dispatcher<'a> {
             if let Some(worker) = self.workers.get(&id) {
                 self.kill(worker.pid);
             }
+            self.publish_pids(state);
         }
     }
 
@@ -438,8 +439,16 @@ impl<'a> Dispatcher<'a> {
         self.shared.after_change(&state, ready_before);
     }
 
+    /// The workers callers see (stats, pool_worker_pids): a worker the pool is
+    /// killing no longer counts, so a burst of cancels cannot inflate the count
+    /// while replacements start.
     fn publish_pids(&self, state: &mut State) {
-        state.worker_pids = self.workers.values().map(|w| w.pid).collect();
+        let pids = self
+            .workers
+            .iter()
+            .filter(|(&id, _)| !state.links.is_killed(id))
+            .map(|(_, w)| w.pid);
+        state.worker_pids = pids.collect();
     }
 
     // ----- timers

@@ -146,6 +146,10 @@ impl Links {
             .is_some_and(|link| !std::mem::replace(&mut link.killed, true))
     }
 
+    pub fn is_killed(&self, id: WorkerId) -> bool {
+        self.map.get(&id).is_some_and(|link| link.killed)
+    }
+
     /// True while `job` is in flight on worker `id`.
     pub fn holds(&self, id: WorkerId, job: u64) -> bool {
         self.map
