@@ -196,6 +196,24 @@ static inline size_t worker_pids(const pool *p, int32_t *pids, size_t cap)
     return n;
 }
 
+/* The pid of a one-worker pool once it has stayed the same for 200 ms (10 s at most). */
+static inline int32_t settled_worker(const pool *p)
+{
+    int32_t pid = 0, seen = -1;
+    double end = now_seconds() + 10.0, stable_since = now_seconds();
+    while (now_seconds() < end) {
+        if (worker_pids(p, &pid, 1) != 1 || pid != seen) {
+            seen = worker_pids(p, &pid, 1) == 1 ? pid : -1;
+            stable_since = now_seconds();
+        } else if (now_seconds() - stable_since >= 0.2) {
+            return pid;
+        }
+        sleep_ms(5);
+    }
+    CHECK(!"the pool's worker never settled");
+    return -1;
+}
+
 /* Polls the stats until jobs_running >= n; returns 0 if `ms` passed first. */
 static inline int running_within(const pool *p, uint64_t n, long ms)
 {
