@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -414,6 +414,13 @@ impl Drop for Pool {
             // The dispatcher thread does not exist in this process, but its
             // reference to `shared` was copied by fork: give it up on its behalf.
             std::mem::forget(dispatcher);
+            if matches!(self.shared.state.try_lock(), Err(TryLockError::WouldBlock)) {
+                // Another thread of the parent was changing the state when it forked:
+                // this copy may be half-written, and walking it to free it could
+                // crash the child. Leaving it (the dispatcher's phantom reference
+                // keeps it alive) is the only safe release.
+                return;
+            }
             // SAFETY: the dispatcher holds exactly one strong reference for its whole
             // life (it returns only after `shutdown`, which this process never
             // sets), and no thread of this process can use it any more.
