@@ -20,6 +20,11 @@ use crate::kernel;
 const PIPELINE_BUDGET_BLOCKS: u64 = 12_000;
 /// And at most this many jobs in flight per worker.
 const PIPELINE_MAX_JOBS: usize = 1024;
+/// A submitting thread writes a job to a busy worker's free lane itself only when
+/// the job costs at least this many blocks (~80 µs of work), against which one
+/// system call is noise. Cheaper jobs wait for the dispatcher, which sends them
+/// in one batch when the worker's results come back.
+const DIRECT_MIN_BLOCKS: u64 = 1_000;
 
 struct InFlight {
     cost: u64,
@@ -52,10 +57,14 @@ impl Link {
             return false;
         }
         let held = self.in_flight.len();
-        held < lanes
-            || (fill == Fill::LanesAndPipeline
-                && held < PIPELINE_MAX_JOBS
-                && self.in_flight_cost + cost <= PIPELINE_BUDGET_BLOCKS)
+        match fill {
+            Fill::Lanes => held == 0 || (held < lanes && cost >= DIRECT_MIN_BLOCKS),
+            Fill::LanesAndPipeline => {
+                held < lanes
+                    || (held < PIPELINE_MAX_JOBS
+                        && self.in_flight_cost + cost <= PIPELINE_BUDGET_BLOCKS)
+            }
+        }
     }
 
     fn forget(&mut self, job: u64) {
@@ -68,8 +77,9 @@ impl Link {
 /// How far `dispatch` fills the workers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fill {
-    /// Only free lanes: what a submitting thread does, so that a lone job starts
-    /// at once while jobs behind busy lanes wait to travel in one batch.
+    /// What a submitting thread does: an idle worker takes any job, so that a
+    /// lone job starts at once; a busy worker's free lanes take only jobs worth a
+    /// system call of their own (see `DIRECT_MIN_BLOCKS`).
     Lanes,
     /// Free lanes, then the pipeline budget: what the dispatcher does each time
     /// results come back.
