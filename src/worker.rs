@@ -77,6 +77,20 @@ fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
         if !batch.is_empty() && batch.run(spec.engine, channel, &mut out).is_err() {
             return;
         }
+        poll_briefly(channel, IDLE_SPIN);
+    }
+}
+
+/// After a batch, a worker polls its channel this long before it sleeps: a host
+/// waiting on a result often sends the next job within microseconds, and waking
+/// a sleeping process costs tens of microseconds on a virtual machine.
+const IDLE_SPIN: Duration = Duration::from_micros(50);
+
+/// Returns as soon as the channel is readable, or after `limit`.
+fn poll_briefly(channel: &OwnedFd, limit: Duration) {
+    let end = Instant::now() + limit;
+    while !sys::wait_readable(channel.as_fd(), Duration::ZERO) && Instant::now() < end {
+        std::hint::spin_loop();
     }
 }
 

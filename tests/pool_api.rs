@@ -244,3 +244,25 @@ fn pool_processes_are_out_of_the_hosts_process_group() {
         "the fork server leads the workers' group"
     );
 }
+
+/// pool_wait on a short job reads the worker's channel itself: what only the
+/// dispatcher acts on (recycling a used-up worker, timing jobs) must still happen.
+#[test]
+fn waiters_reading_results_themselves_leave_the_dispatcher_its_work() {
+    let pool = Pool::new(Config {
+        workers: 1,
+        max_jobs_per_worker: Some(2),
+        job_timeout: Some(Duration::from_millis(200)),
+        ..Config::default()
+    })
+    .unwrap();
+    let limit = Some(Duration::from_secs(10));
+    for i in 1..=10 {
+        let job = pool.submit(b"x", i).unwrap();
+        assert_eq!(pool.wait(job, limit).unwrap(), md5_chain(b"x", i).unwrap());
+    }
+    // Jobs 3, 5, 7 and 9 each needed a replacement worker.
+    assert!(pool.stats().unwrap().worker_restarts >= 4);
+    let endless = pool.submit(b"x", u64::MAX).unwrap();
+    assert_eq!(pool.wait(endless, limit).unwrap_err(), Error::JobTimeout);
+}

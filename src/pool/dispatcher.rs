@@ -6,17 +6,18 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::mpsc::SyncSender;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::jobs::{Loss, Outcome, WorkerId};
+use super::inbox::{Inbox, Received};
+use super::jobs::{Loss, WorkerId};
 use super::links::{watch, Fill, Removed};
 use super::supervisor::Supervisor;
 use super::{IdMap, IdSet, Shared, State};
 use crate::config::LogLevel;
 use crate::error::Error;
 use crate::forkserver::{self, ForkServer};
-use crate::ipc::{self, Control, ControlRecv, Frame, FrameReader, ReadStatus};
+use crate::ipc::{self, Control, ControlRecv};
 use crate::sys::{self, retry_eintr};
 use crate::worker::WorkerSpec;
 
@@ -32,8 +33,7 @@ const FIRST_WORKER_TOKEN: u64 = 2;
 /// The receive side of a worker (its send side is in [`super::links`]).
 struct Worker {
     pid: i32,
-    conn: Arc<OwnedFd>,
-    reader: FrameReader,
+    inbox: Arc<Mutex<Inbox>>,
 }
 
 /// Runs the dispatcher thread: forks the fork server and the first workers,
@@ -197,13 +197,19 @@ impl<'a> Dispatcher<'a> {
             state.wake_pending = false;
             self.shared.wake.clear();
         }
+        let deferred_reads = std::mem::take(&mut state.deferred_reads);
         for (worker, job) in std::mem::take(&mut state.doomed_workers) {
             // Only if the canceled job is still there: it may have finished already.
             if state.links.holds(worker, job) {
                 self.kill_worker(&mut state, worker);
             }
         }
-        state.shutdown
+        let shutdown = state.shutdown;
+        drop(state);
+        for id in deferred_reads {
+            self.read_worker(id);
+        }
+        shutdown
     }
 
     // ----- the fork server
@@ -255,19 +261,13 @@ impl<'a> Dispatcher<'a> {
             return;
         }
         let conn = Arc::new(conn);
+        let inbox = Arc::new(Mutex::new(Inbox::new(conn.clone())));
         let mut state = self.shared.lock();
         if !first {
             state.worker_restarts += 1;
         }
-        state.links.add(id, conn.clone(), token);
-        self.workers.insert(
-            id,
-            Worker {
-                pid,
-                conn,
-                reader: FrameReader::default(),
-            },
-        );
+        state.links.add(id, conn, inbox.clone(), token);
+        self.workers.insert(id, Worker { pid, inbox });
         self.publish_pids(&mut state);
     }
 
@@ -318,59 +318,32 @@ impl<'a> Dispatcher<'a> {
 
     /// Reads whatever the worker sent; buries it on EOF or a protocol error.
     fn read_worker(&mut self, id: WorkerId) {
-        let Some(worker) = self.workers.get_mut(&id) else {
+        let Some(worker) = self.workers.get(&id) else {
             return;
         };
-        let mut results: Vec<(u64, Outcome)> = Vec::new();
-        let mut ready_lanes = None;
-        let mut started = Vec::new();
-        let alive = loop {
-            let status = worker.reader.fill(worker.conn.as_fd());
-            let parsed = loop {
-                match worker.reader.next_frame() {
-                    Ok(Some(Frame::Result { id: job, hex })) => results.push((job, Ok(*hex))),
-                    Ok(Some(Frame::Ready { lanes })) => {
-                        ready_lanes = Some((lanes as usize).clamp(1, 1024))
-                    }
-                    Ok(Some(Frame::Started { ids })) => started.extend(ids.iter()),
-                    Ok(Some(Frame::Job { .. })) | Err(_) => break false,
-                    Ok(None) => break true,
-                }
-            };
-            match status {
-                ReadStatus::Data if parsed => continue,
-                ReadStatus::WouldBlock if parsed => break true,
-                _ => break false,
-            }
-        };
+        let inbox = worker.inbox.clone();
+        let mut inbox = inbox.lock().unwrap_or_else(|p| p.into_inner());
+        let mut received = Received::default();
+        inbox.receive(&mut received);
         let mut state = self.shared.lock();
-        if let Some(lanes) = ready_lanes {
+        if let Some(lanes) = inbox.take_ready_lanes() {
             state.links.set_ready(id, lanes);
             if self.supervisor.start_succeeded() {
                 state.unable_to_start = false;
             }
         }
-        if !started.is_empty() {
-            state.links.started(id, &started, Instant::now());
-        }
-        let (mut finished, mut used_up) = (false, false);
-        if !results.is_empty() {
-            let ready_before = state.jobs.ready();
-            for (job, outcome) in results {
-                state.jobs.finish_running(job, id, outcome);
-                state.links.finished(id, job);
-            }
-            finished = self.shared.sync_ready_fd(&state, ready_before);
-            used_up = state.links.used_up(id);
-        }
+        let finished = self.shared.apply(&mut state, id, &received);
+        let used_up = state.links.used_up(id);
+        let closed = inbox.is_closed();
         drop(state);
+        drop(inbox);
         if finished {
             self.shared.wake_waiters();
         }
         if used_up {
             // Recycled: closing its channel makes it exit; `supervise` replaces it.
             self.remove_worker(id);
-        } else if !alive {
+        } else if closed {
             self.bury(id);
         }
     }

@@ -126,6 +126,14 @@ impl JobTable {
         Some((job.msg.len(), job.iterations))
     }
 
+    /// The worker running job `id`, if it runs.
+    pub fn running_on(&self, id: u64) -> Option<WorkerId> {
+        match self.jobs.get(&id)?.state {
+            State::Running { worker } => Some(worker),
+            _ => None,
+        }
+    }
+
     /// Records the outcome of a job running on `worker`. Returns false (and changes
     /// nothing) when the job no longer runs there: canceled, or already lost.
     pub fn finish_running(&mut self, id: u64, worker: WorkerId, outcome: Outcome) -> bool {

@@ -5,9 +5,10 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::inbox::Inbox;
 use super::jobs::{JobTable, WorkerId};
 use super::IdMap;
 use crate::ipc::{self, Frame};
@@ -33,6 +34,8 @@ struct InFlight {
 
 struct Link {
     conn: Arc<OwnedFd>,
+    /// The receive side, for a waiter that reads the channel itself.
+    inbox: Arc<Mutex<Inbox>>,
     /// The worker's epoll token (EPOLLOUT is added while output waits).
     token: u64,
     out: Vec<u8>,
@@ -114,9 +117,10 @@ impl Links {
         }
     }
 
-    pub fn add(&mut self, id: WorkerId, conn: Arc<OwnedFd>, token: u64) {
+    pub fn add(&mut self, id: WorkerId, conn: Arc<OwnedFd>, inbox: Arc<Mutex<Inbox>>, token: u64) {
         let link = Link {
             conn,
+            inbox,
             token,
             out: Vec::new(),
             lanes: None,
@@ -165,6 +169,15 @@ impl Links {
         self.map
             .get(&id)
             .is_some_and(|link| link.in_flight.contains_key(&job))
+    }
+
+    /// The inbox of worker `id` if all it holds costs at most `max_cost` blocks
+    /// (its results are due any moment).
+    pub fn inbox_if_light(&self, id: WorkerId, max_cost: u64) -> Option<Arc<Mutex<Inbox>>> {
+        self.map
+            .get(&id)
+            .filter(|link| !link.killed && link.in_flight_cost <= max_cost)
+            .map(|link| link.inbox.clone())
     }
 
     /// Workers still in their worker_init.

@@ -2,6 +2,7 @@
 //! thread, and the operations the safe API exposes.
 
 mod dispatcher;
+mod inbox;
 pub(crate) mod jobs;
 mod links;
 mod supervisor;
@@ -20,8 +21,15 @@ use crate::kernel::{Engine, EngineKind};
 use crate::sys::{self, EventFd, SyscallReturn};
 use crate::worker::WorkerSpec;
 use crate::{Digest, JobId, Stats};
+use inbox::{Inbox, Received};
 use jobs::{JobTable, WorkerId};
 use links::{Fill, Links};
+
+/// pool_wait reads the channel of its job's worker itself, rather than sleeping
+/// until the dispatcher has read it, for at most this long ...
+const SPIN_LIMIT: Duration = Duration::from_micros(50);
+/// ... when all that worker holds costs at most this many blocks (~40 µs of work).
+const SPIN_MAX_BLOCKS: u64 = 500;
 
 /// Maps keyed by ids the pool assigns itself (sequential integers): a
 /// multiplicative hash is enough, as no HashDoS is possible, and it is far
@@ -57,6 +65,8 @@ pub(crate) struct Settings {
     pub job_timeout: Option<Duration>,
     pub max_jobs_per_worker: Option<u64>,
     pub log: Option<LogSink>,
+    /// Spinning in pool_wait pays only with another CPU to run the worker.
+    pub spin: bool,
 }
 
 /// What the caller's threads and the dispatcher share, under one lock.
@@ -70,6 +80,9 @@ pub(crate) struct State {
     /// (worker, job) for each running job that was canceled: the dispatcher
     /// kills the worker if it still holds the job.
     pub doomed_workers: Vec<(WorkerId, u64)>,
+    /// Workers whose inbox holds what a waiter read but only the dispatcher
+    /// handles (see `inbox`).
+    pub deferred_reads: Vec<WorkerId>,
     /// Five starts in a row failed: submissions fail with POOL_ESPAWN.
     pub unable_to_start: bool,
     /// Live workers' process ids, kept by the dispatcher for stats and pids.
@@ -134,6 +147,23 @@ impl Shared {
         ready_now > ready_before
     }
 
+    /// Applies frames read from worker `id`'s channel; returns true when jobs
+    /// finished (call `wake_waiters` once the lock is released).
+    pub fn apply(&self, state: &mut State, id: WorkerId, received: &Received) -> bool {
+        if !received.started.is_empty() {
+            state.links.started(id, &received.started, Instant::now());
+        }
+        if received.results.is_empty() {
+            return false;
+        }
+        let ready_before = state.jobs.ready();
+        for &(job, hex) in &received.results {
+            state.jobs.finish_running(job, id, Ok(hex));
+            state.links.finished(id, job);
+        }
+        self.sync_ready_fd(state, ready_before)
+    }
+
     pub fn wake_waiters(&self) {
         self.job_finished.notify_all();
     }
@@ -178,6 +208,7 @@ fn resolve(config: &Config) -> Result<(Settings, usize, u32, WorkerSpec), Error>
         job_timeout: config.job_timeout,
         max_jobs_per_worker: config.max_jobs_per_worker,
         log: config.log.clone(),
+        spin: sys::usable_cpus() > 1,
     };
     Ok((
         settings,
@@ -221,6 +252,7 @@ impl Pool {
                 wake_pending: false,
                 shutdown: false,
                 doomed_workers: Vec::new(),
+                deferred_reads: Vec::new(),
                 unable_to_start: false,
                 worker_pids: Vec::new(),
                 worker_restarts: 0,
@@ -290,7 +322,8 @@ impl Pool {
     /// `Some(Duration::ZERO)` polls.
     pub fn wait(&self, job: JobId, timeout: Option<Duration>) -> Result<Digest, Error> {
         self.check_process()?;
-        let outcome = self.wait_until(timeout, |jobs| jobs.collect(job.0).transpose())?;
+        let outcome =
+            self.wait_until(timeout, Some(job.0), |jobs| jobs.collect(job.0).transpose())?;
         outcome.map(Digest)
     }
 
@@ -302,7 +335,7 @@ impl Pool {
         timeout: Option<Duration>,
     ) -> Result<(JobId, Result<Digest, Error>), Error> {
         self.check_process()?;
-        let (id, outcome) = self.wait_until(timeout, |jobs| {
+        let (id, outcome) = self.wait_until(timeout, None, |jobs| {
             if jobs.outstanding() == 0 {
                 return Some(Err(Error::NoJob));
             }
@@ -312,18 +345,30 @@ impl Pool {
     }
 
     /// Runs `attempt` under the lock until it yields something or `timeout` passes.
+    /// While job `spin_on` is due any moment, reads its worker's channel instead
+    /// of sleeping (for SPIN_LIMIT at most).
     fn wait_until<T>(
         &self,
         timeout: Option<Duration>,
+        spin_on: Option<u64>,
         mut attempt: impl FnMut(&mut JobTable) -> Option<Result<T, Error>>,
     ) -> Result<T, Error> {
-        let deadline = timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
+        let start = Instant::now();
+        let deadline = timeout.map(|t| start.checked_add(t).unwrap_or_else(far_future));
+        let spin_end = deadline.map_or(start + SPIN_LIMIT, |d| d.min(start + SPIN_LIMIT));
         let mut state = self.shared.lock();
         loop {
             let ready_before = state.jobs.ready();
             if let Some(result) = attempt(&mut state.jobs) {
                 self.shared.after_change(&state, ready_before);
                 return result;
+            }
+            let spin_inbox = spin_on.and_then(|job| self.spin_inbox(&state, job));
+            if let Some((worker, inbox)) = spin_inbox.filter(|_| Instant::now() < spin_end) {
+                drop(state);
+                self.receive_directly(worker, &inbox);
+                state = self.shared.lock();
+                continue;
             }
             state = match deadline {
                 None => self
@@ -343,6 +388,49 @@ impl Pool {
                         .0
                 }
             };
+        }
+    }
+
+    /// The inbox to read while waiting for `job`: when it runs on a worker whose
+    /// results are due any moment.
+    fn spin_inbox(&self, state: &State, job: u64) -> Option<(WorkerId, Arc<Mutex<Inbox>>)> {
+        if !self.shared.settings.spin {
+            return None;
+        }
+        let worker = state.jobs.running_on(job)?;
+        let inbox = state.links.inbox_if_light(worker, SPIN_MAX_BLOCKS)?;
+        Some((worker, inbox))
+    }
+
+    /// Reads a worker's channel in this thread and applies what came, as the
+    /// dispatcher would. Skipped while another thread reads it.
+    fn receive_directly(&self, worker: WorkerId, inbox: &Mutex<Inbox>) {
+        let Ok(mut inbox) = inbox.try_lock() else {
+            return;
+        };
+        let mut received = Received::default();
+        inbox.receive(&mut received);
+        let nothing = received.results.is_empty() && received.started.is_empty();
+        if nothing && !inbox.needs_dispatcher() {
+            return;
+        }
+        let mut state = self.shared.lock();
+        let finished = self.shared.apply(&mut state, worker, &received);
+        let State { jobs, links, .. } = &mut *state;
+        // The dispatcher will not hear of these results: refill the worker as it would.
+        links.dispatch(jobs, Fill::LanesAndPipeline);
+        // Deadlines it must time, a recycled worker, a Ready frame or EOF need it.
+        let used_up = links.used_up(worker);
+        if inbox.needs_dispatcher() || used_up || !received.started.is_empty() {
+            if inbox.needs_dispatcher() || used_up {
+                state.deferred_reads.push(worker);
+            }
+            self.shared.wake_dispatcher(&mut state);
+        }
+        drop(state);
+        drop(inbox);
+        if finished {
+            self.shared.wake_waiters();
         }
     }
 
