@@ -36,10 +36,11 @@ lib:
 	$(CARGO) build --release --quiet
 	@mkdir -p $(LIBDIR)
 	@# Replace by rename, never in place: running programs may have the old one mapped.
-	cp -f $(RUST_SO) $(SO_REAL).tmp && mv -f $(SO_REAL).tmp $(SO_REAL)
+	@# The temporary names are per make process, so concurrent builds do not collide.
+	cp -f $(RUST_SO) $(SO_REAL).$$$$.tmp && mv -f $(SO_REAL).$$$$.tmp $(SO_REAL)
 	ln -sf libmd5pool.so.$(VERSION) $(SO_NAME)
 	ln -sf libmd5pool.so.$(SOMAJOR) $(SO_DEV)
-	cp -f $(RUST_A) $(STATIC).tmp && mv -f $(STATIC).tmp $(STATIC)
+	cp -f $(RUST_A) $(STATIC).$$$$.tmp && mv -f $(STATIC).$$$$.tmp $(STATIC)
 
 $(HEADER) $(SO_REAL): lib
 
