@@ -19,6 +19,8 @@ pub struct WorkerSpec {
     pub init: Option<WorkerInit>,
     /// Tell the host when each batch starts (it enforces job timeouts from then).
     pub report_starts: bool,
+    /// Poll the channel for a moment after each batch before sleeping (see IDLE_SPIN).
+    pub poll_after_batch: bool,
 }
 
 /// A worker sends finished results at least this often while a long batch runs.
@@ -77,7 +79,9 @@ fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
         if !batch.is_empty() && batch.run(spec.engine, channel, &mut out).is_err() {
             return;
         }
-        poll_briefly(channel, IDLE_SPIN);
+        if spec.poll_after_batch {
+            poll_briefly(channel, IDLE_SPIN);
+        }
     }
 }
 

@@ -65,7 +65,7 @@ pub(crate) struct Settings {
     pub job_timeout: Option<Duration>,
     pub max_jobs_per_worker: Option<u64>,
     pub log: Option<LogSink>,
-    /// Spinning in pool_wait pays only with another CPU to run the worker.
+    /// Spinning pays only with another CPU to run the other side.
     pub spin: bool,
 }
 
@@ -202,13 +202,14 @@ fn resolve(config: &Config) -> Result<(Settings, usize, u32, WorkerSpec), Error>
         Some(kind) => Engine::new(kind).unwrap_or_else(Engine::best),
         None => Engine::best(),
     };
+    let spin = sys::usable_cpus() > 1;
     let settings = Settings {
         workers,
         max_message_bytes: config.max_message_bytes,
         job_timeout: config.job_timeout,
         max_jobs_per_worker: config.max_jobs_per_worker,
         log: config.log.clone(),
-        spin: sys::usable_cpus() > 1,
+        spin,
     };
     Ok((
         settings,
@@ -218,6 +219,7 @@ fn resolve(config: &Config) -> Result<(Settings, usize, u32, WorkerSpec), Error>
             engine,
             init: config.worker_init.clone(),
             report_starts: config.job_timeout.is_some(),
+            poll_after_batch: spin,
         },
     ))
 }
