@@ -10,6 +10,7 @@ mod supervisor;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
@@ -103,6 +104,9 @@ pub(crate) struct Shared {
     wake: EventFd,
     /// The dispatcher's epoll set (any thread may register interest in it).
     epoll: Arc<OwnedFd>,
+    /// A waiter is spinning on a worker's channel: one at a time, so that
+    /// threads waiting in numbers sleep instead of taking the workers' CPUs.
+    spinner: AtomicBool,
     settings: Settings,
 }
 
@@ -264,6 +268,7 @@ impl Pool {
             ready_fd: EventFd::new().map_err(|_| Error::Spawn)?,
             wake: EventFd::new().map_err(|_| Error::Spawn)?,
             epoll,
+            spinner: AtomicBool::new(false),
             settings,
         });
         let (started_tx, started_rx) = mpsc::sync_channel(1);
@@ -358,6 +363,7 @@ impl Pool {
         let start = Instant::now();
         let deadline = timeout.map(|t| start.checked_add(t).unwrap_or_else(far_future));
         let spin_end = deadline.map_or(start + SPIN_LIMIT, |d| d.min(start + SPIN_LIMIT));
+        let mut spin_slot = None;
         let mut state = self.shared.lock();
         loop {
             let ready_before = state.jobs.ready();
@@ -367,11 +373,17 @@ impl Pool {
             }
             let spin_inbox = spin_on.and_then(|job| self.spin_inbox(&state, job));
             if let Some((worker, inbox)) = spin_inbox.filter(|_| Instant::now() < spin_end) {
-                drop(state);
-                self.receive_directly(worker, &inbox);
-                state = self.shared.lock();
-                continue;
+                if spin_slot.is_none() {
+                    spin_slot = SpinSlot::take(&self.shared.spinner);
+                }
+                if spin_slot.is_some() {
+                    drop(state);
+                    self.receive_directly(worker, &inbox);
+                    state = self.shared.lock();
+                    continue;
+                }
             }
+            spin_slot = None;
             state = match deadline {
                 None => self
                     .shared
@@ -486,6 +498,23 @@ impl Pool {
             }
         }
         Ok(self.shared.ready_fd.as_fd())
+    }
+}
+
+/// The right to spin in a wait, held by one thread at a time.
+struct SpinSlot<'a>(&'a AtomicBool);
+
+impl<'a> SpinSlot<'a> {
+    fn take(flag: &'a AtomicBool) -> Option<SpinSlot<'a>> {
+        flag.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| SpinSlot(flag))
+    }
+}
+
+impl Drop for SpinSlot<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
