@@ -265,7 +265,8 @@ enum pool_status pool_submit(struct pool *p,
  * the host's signals: use a finite timeout in a loop to react to them. When the
  * job is about to finish (its worker holds under ~40 µs of work), the calling
  * thread reads the result from the worker itself, polling for up to 50 µs before
- * it sleeps: a short job then costs one round trip, not two thread wake-ups.
+ * it sleeps (one waiting thread at a time; never on a single-CPU machine): a
+ * short job then costs one round trip, not two thread wake-ups.
  */
 enum pool_status pool_wait(struct pool *p, uint64_t job, int64_t timeout_ms, char *hex_out);
 

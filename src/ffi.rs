@@ -431,7 +431,8 @@ pub unsafe extern "C" fn pool_submit(
 /// the host's signals: use a finite timeout in a loop to react to them. When the
 /// job is about to finish (its worker holds under ~40 µs of work), the calling
 /// thread reads the result from the worker itself, polling for up to 50 µs before
-/// it sleeps: a short job then costs one round trip, not two thread wake-ups.
+/// it sleeps (one waiting thread at a time; never on a single-CPU machine): a
+/// short job then costs one round trip, not two thread wake-ups.
 #[no_mangle]
 pub unsafe extern "C" fn pool_wait(
     p: *mut pool,
