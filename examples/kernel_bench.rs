@@ -1,9 +1,10 @@
 //! In-process benchmark of the md5 chain kernel engines (one thread).
 //!
-//! cargo run --release --example kernel_bench -- [iterations] [runs] [mixed]
+//! cargo run --release --example kernel_bench -- [iterations] [runs] [mixed|scalar]
 //! Prints s/job for the scalar chain and jobs/s for each engine given `lanes()` jobs
 //! (medians of `runs`, in thread CPU time). `mixed`: messages of pseudo-random lengths 0-300 instead of
-//! "Hello World".
+//! "Hello World". `scalar`: only the scalar chain, for "Hello World" and for a 28-byte
+//! message (`len % 32 >= 24`: two-block finals, 2 blocks per iteration instead of 1.5).
 use md5pool::kernel::{md5_chain, Engine, EngineKind, JobInput};
 use std::hint::black_box;
 
@@ -32,20 +33,32 @@ fn main() {
         .unwrap_or(1_000_000);
     let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
     let mixed = args.get(3).is_some_and(|s| s == "mixed");
+    let scalar_only = args.get(3).is_some_and(|s| s == "scalar");
 
-    let scalar = median(
-        (0..runs)
-            .map(|_| {
-                let t = cpu_seconds();
-                black_box(md5_chain(black_box(b"Hello World"), iterations));
-                cpu_seconds() - t
-            })
-            .collect(),
-    );
+    let scalar_chain = |msg: &[u8]| {
+        median(
+            (0..runs)
+                .map(|_| {
+                    let t = cpu_seconds();
+                    black_box(md5_chain(black_box(msg), iterations));
+                    cpu_seconds() - t
+                })
+                .collect(),
+        )
+    };
+    let scalar = scalar_chain(b"Hello World");
     println!(
         "scalar md5_chain: {scalar:.4} s/job ({:.1} jobs/s)",
         1.0 / scalar
     );
+    if scalar_only {
+        let long = scalar_chain(b"0123456789012345678901234567");
+        println!(
+            "scalar md5_chain, 28-byte message: {long:.4} s/job ({:.1} jobs/s)",
+            1.0 / long
+        );
+        return;
+    }
 
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut msgs = Vec::new();
