@@ -84,6 +84,8 @@ pub(crate) struct State {
     /// Workers whose inbox holds what a waiter read but only the dispatcher
     /// handles (see `inbox`).
     pub deferred_reads: Vec<WorkerId>,
+    /// Threads asleep in a wait for a job to finish.
+    pub sleepers: usize,
     /// Five starts in a row failed: submissions fail with POOL_ESPAWN.
     pub unable_to_start: bool,
     /// Live workers' process ids, kept by the dispatcher for stats and pids.
@@ -136,9 +138,10 @@ impl Shared {
         }
     }
 
-    /// The `pool_fd` half of `after_change`; returns true when jobs finished, so
-    /// that a hot path can call `wake_waiters` after releasing the lock (a waiter
-    /// woken while the lock is held only spins on it and sleeps again).
+    /// The `pool_fd` half of `after_change`; returns true when jobs finished and
+    /// threads sleep waiting, so that a hot path can call `wake_waiters` after
+    /// releasing the lock (a waiter woken while the lock is held only spins on it
+    /// and sleeps again).
     pub fn sync_ready_fd(&self, state: &State, ready_before: usize) -> bool {
         let ready_now = state.jobs.ready();
         if state.ready_fd_in_use {
@@ -148,11 +151,12 @@ impl Shared {
                 self.ready_fd.clear();
             }
         }
-        ready_now > ready_before
+        ready_now > ready_before && state.sleepers > 0
     }
 
     /// Applies frames read from worker `id`'s channel; returns true when jobs
-    /// finished (call `wake_waiters` once the lock is released).
+    /// finished that sleeping threads wait for (call `wake_waiters` once the lock
+    /// is released).
     pub fn apply(&self, state: &mut State, id: WorkerId, received: &Received) -> bool {
         if !received.started.is_empty() {
             state.links.started(id, &received.started, Instant::now());
@@ -259,6 +263,7 @@ impl Pool {
                 shutdown: false,
                 doomed_workers: Vec::new(),
                 deferred_reads: Vec::new(),
+                sleepers: 0,
                 unable_to_start: false,
                 worker_pids: Vec::new(),
                 worker_restarts: 0,
@@ -384,25 +389,37 @@ impl Pool {
                 }
             }
             spin_slot = None;
-            state = match deadline {
-                None => self
-                    .shared
-                    .job_finished
-                    .wait(state)
-                    .unwrap_or_else(|p| p.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(Error::TimedOut);
-                    }
-                    self.shared
-                        .job_finished
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                }
+            let left = match deadline {
+                None => None,
+                Some(deadline) => match deadline.saturating_duration_since(Instant::now()) {
+                    left if left.is_zero() => return Err(Error::TimedOut),
+                    left => Some(left),
+                },
             };
+            state = self.sleep(state, left);
         }
+    }
+
+    /// Sleeps until a job finishes (or `limit` passes), counted in `sleepers` so
+    /// that finishing jobs nobody sleeps on costs no wake-up system call.
+    fn sleep<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        limit: Option<Duration>,
+    ) -> MutexGuard<'a, State> {
+        state.sleepers += 1;
+        let finished = &self.shared.job_finished;
+        let mut state = match limit {
+            None => finished.wait(state).unwrap_or_else(|p| p.into_inner()),
+            Some(left) => {
+                finished
+                    .wait_timeout(state, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+        };
+        state.sleepers -= 1;
+        state
     }
 
     /// The inbox to read while waiting for `job`: when it runs on a worker whose
