@@ -275,7 +275,8 @@ enum pool_status pool_wait(struct pool *p, uint64_t job, int64_t timeout_ms, cha
  * its status, its id in *job_out (must not be NULL) and, on POOL_OK, its result
  * in hex_out (NULL, or POOL_HEX_LEN bytes). Returns POOL_ENOJOB at once when nothing is
  * outstanding, POOL_ETIMEDOUT when timeout_ms passes first (< 0 waits forever,
- * 0 polls).
+ * 0 polls). Like pool_wait, it may read a lightly loaded worker's results itself
+ * for up to 50 µs before it sleeps.
  */
 enum pool_status pool_wait_any(struct pool *p,
                                int64_t timeout_ms,

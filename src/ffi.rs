@@ -457,7 +457,8 @@ pub unsafe extern "C" fn pool_wait(
 /// its status, its id in *job_out (must not be NULL) and, on POOL_OK, its result
 /// in hex_out (NULL, or POOL_HEX_LEN bytes). Returns POOL_ENOJOB at once when nothing is
 /// outstanding, POOL_ETIMEDOUT when timeout_ms passes first (< 0 waits forever,
-/// 0 polls).
+/// 0 polls). Like pool_wait, it may read a lightly loaded worker's results itself
+/// for up to 50 µs before it sleeps.
 #[no_mangle]
 pub unsafe extern "C" fn pool_wait_any(
     p: *mut pool,

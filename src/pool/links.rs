@@ -180,6 +180,14 @@ impl Links {
             .map(|link| link.inbox.clone())
     }
 
+    /// A worker holding jobs that cost at most `max_cost` blocks in all, and its inbox.
+    pub fn some_light_busy_inbox(&self, max_cost: u64) -> Option<(WorkerId, Arc<Mutex<Inbox>>)> {
+        self.map
+            .iter()
+            .find(|(_, l)| !l.killed && !l.in_flight.is_empty() && l.in_flight_cost <= max_cost)
+            .map(|(&id, link)| (id, link.inbox.clone()))
+    }
+
     /// Workers still in their worker_init.
     pub fn initializing(&self) -> usize {
         self.map

@@ -334,8 +334,9 @@ impl Pool {
     /// `Some(Duration::ZERO)` polls.
     pub fn wait(&self, job: JobId, timeout: Option<Duration>) -> Result<Digest, Error> {
         self.check_process()?;
-        let outcome =
-            self.wait_until(timeout, Some(job.0), |jobs| jobs.collect(job.0).transpose())?;
+        let outcome = self.wait_until(timeout, SpinOn::Job(job.0), |jobs| {
+            jobs.collect(job.0).transpose()
+        })?;
         outcome.map(Digest)
     }
 
@@ -347,7 +348,7 @@ impl Pool {
         timeout: Option<Duration>,
     ) -> Result<(JobId, Result<Digest, Error>), Error> {
         self.check_process()?;
-        let (id, outcome) = self.wait_until(timeout, None, |jobs| {
+        let (id, outcome) = self.wait_until(timeout, SpinOn::AnyJob, |jobs| {
             if jobs.outstanding() == 0 {
                 return Some(Err(Error::NoJob));
             }
@@ -357,12 +358,12 @@ impl Pool {
     }
 
     /// Runs `attempt` under the lock until it yields something or `timeout` passes.
-    /// While job `spin_on` is due any moment, reads its worker's channel instead
-    /// of sleeping (for SPIN_LIMIT at most).
+    /// While a result it waits for is due any moment (see [`SpinOn`]), reads the
+    /// worker's channel instead of sleeping (for SPIN_LIMIT at most).
     fn wait_until<T>(
         &self,
         timeout: Option<Duration>,
-        spin_on: Option<u64>,
+        spin_on: SpinOn,
         mut attempt: impl FnMut(&mut JobTable) -> Option<Result<T, Error>>,
     ) -> Result<T, Error> {
         let start = Instant::now();
@@ -376,7 +377,7 @@ impl Pool {
                 self.shared.after_change(&state, ready_before);
                 return result;
             }
-            let spin_inbox = spin_on.and_then(|job| self.spin_inbox(&state, job));
+            let spin_inbox = self.spin_inbox(&state, spin_on);
             if let Some((worker, inbox)) = spin_inbox.filter(|_| Instant::now() < spin_end) {
                 if spin_slot.is_none() {
                     spin_slot = SpinSlot::take(&self.shared.spinner);
@@ -422,15 +423,20 @@ impl Pool {
         state
     }
 
-    /// The inbox to read while waiting for `job`: when it runs on a worker whose
-    /// results are due any moment.
-    fn spin_inbox(&self, state: &State, job: u64) -> Option<(WorkerId, Arc<Mutex<Inbox>>)> {
+    /// The inbox to read while waiting: a worker whose results are due any moment
+    /// and would end the wait.
+    fn spin_inbox(&self, state: &State, on: SpinOn) -> Option<(WorkerId, Arc<Mutex<Inbox>>)> {
         if !self.shared.settings.spin {
             return None;
         }
-        let worker = state.jobs.running_on(job)?;
-        let inbox = state.links.inbox_if_light(worker, SPIN_MAX_BLOCKS)?;
-        Some((worker, inbox))
+        match on {
+            SpinOn::Job(job) => {
+                let worker = state.jobs.running_on(job)?;
+                let inbox = state.links.inbox_if_light(worker, SPIN_MAX_BLOCKS)?;
+                Some((worker, inbox))
+            }
+            SpinOn::AnyJob => state.links.some_light_busy_inbox(SPIN_MAX_BLOCKS),
+        }
     }
 
     /// Reads a worker's channel in this thread and applies what came, as the
@@ -516,6 +522,15 @@ impl Pool {
         }
         Ok(self.shared.ready_fd.as_fd())
     }
+}
+
+/// What a wait is for, which says which worker it may read itself.
+#[derive(Clone, Copy)]
+enum SpinOn {
+    /// One job: its worker.
+    Job(u64),
+    /// Any job: any worker holding little work.
+    AnyJob,
 }
 
 /// The right to spin in a wait, held by one thread at a time.
