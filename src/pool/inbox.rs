@@ -28,6 +28,12 @@ pub struct Received {
     pub started: Vec<u64>,
 }
 
+impl Received {
+    pub fn is_empty(&self) -> bool {
+        self.results.is_empty() && self.started.is_empty()
+    }
+}
+
 impl Inbox {
     pub fn new(conn: Arc<OwnedFd>) -> Inbox {
         Inbox {

@@ -70,6 +70,12 @@ impl Link {
         }
     }
 
+    /// Not being killed, and all it holds costs at most `max_cost` blocks: its
+    /// results are due any moment.
+    fn is_light(&self, max_cost: u64) -> bool {
+        !self.killed && self.in_flight_cost <= max_cost
+    }
+
     fn forget(&mut self, job: u64) {
         if let Some(f) = self.in_flight.remove(&job) {
             self.in_flight_cost -= f.cost;
@@ -171,20 +177,19 @@ impl Links {
             .is_some_and(|link| link.in_flight.contains_key(&job))
     }
 
-    /// The inbox of worker `id` if all it holds costs at most `max_cost` blocks
-    /// (its results are due any moment).
+    /// The inbox of worker `id` if it is light (see `Link::is_light`).
     pub fn inbox_if_light(&self, id: WorkerId, max_cost: u64) -> Option<Arc<Mutex<Inbox>>> {
         self.map
             .get(&id)
-            .filter(|link| !link.killed && link.in_flight_cost <= max_cost)
+            .filter(|link| link.is_light(max_cost))
             .map(|link| link.inbox.clone())
     }
 
-    /// A worker holding jobs that cost at most `max_cost` blocks in all, and its inbox.
+    /// A light worker that holds jobs, and its inbox.
     pub fn some_light_busy_inbox(&self, max_cost: u64) -> Option<(WorkerId, Arc<Mutex<Inbox>>)> {
         self.map
             .iter()
-            .find(|(_, l)| !l.killed && !l.in_flight.is_empty() && l.in_flight_cost <= max_cost)
+            .find(|(_, link)| !link.in_flight.is_empty() && link.is_light(max_cost))
             .map(|(&id, link)| (id, link.inbox.clone()))
     }
 

@@ -377,8 +377,14 @@ impl Pool {
                 self.shared.after_change(&state, ready_before);
                 return result;
             }
-            let spin_inbox = self.spin_inbox(&state, spin_on);
-            if let Some((worker, inbox)) = spin_inbox.filter(|_| Instant::now() < spin_end) {
+            // A poll (timeout 0) never spins.
+            let may_spin = spin_end > start && Instant::now() < spin_end;
+            let spin_inbox = if may_spin {
+                self.spin_inbox(&state, spin_on)
+            } else {
+                None
+            };
+            if let Some((worker, inbox)) = spin_inbox {
                 if spin_slot.is_none() {
                     spin_slot = SpinSlot::take(&self.shared.spinner);
                 }
@@ -447,8 +453,7 @@ impl Pool {
         };
         let mut received = Received::default();
         inbox.receive(&mut received);
-        let nothing = received.results.is_empty() && received.started.is_empty();
-        if nothing && !inbox.needs_dispatcher() {
+        if received.is_empty() && !inbox.needs_dispatcher() {
             return;
         }
         let mut state = self.shared.lock();
@@ -456,12 +461,13 @@ impl Pool {
         let State { jobs, links, .. } = &mut *state;
         // The dispatcher will not hear of these results: refill the worker as it would.
         links.dispatch(jobs, Fill::LanesAndPipeline);
-        // Deadlines it must time, a recycled worker, a Ready frame or EOF need it.
-        let used_up = links.used_up(worker);
-        if inbox.needs_dispatcher() || used_up || !received.started.is_empty() {
-            if inbox.needs_dispatcher() || used_up {
-                state.deferred_reads.push(worker);
-            }
+        // A Ready frame, EOF or a recycled worker need the dispatcher to read it
+        // again; new deadlines need it to re-time its sleep.
+        let reread = inbox.needs_dispatcher() || links.used_up(worker);
+        if reread {
+            state.deferred_reads.push(worker);
+        }
+        if reread || !received.started.is_empty() {
             self.shared.wake_dispatcher(&mut state);
         }
         drop(state);

@@ -202,11 +202,12 @@ static inline int32_t settled_worker(const pool *p)
     int32_t pid = 0, seen = -1;
     double end = now_seconds() + 10.0, stable_since = now_seconds();
     while (now_seconds() < end) {
-        if (worker_pids(p, &pid, 1) != 1 || pid != seen) {
-            seen = worker_pids(p, &pid, 1) == 1 ? pid : -1;
+        int32_t current = worker_pids(p, &pid, 1) == 1 ? pid : -1;
+        if (current != seen) {
+            seen = current;
             stable_since = now_seconds();
-        } else if (now_seconds() - stable_since >= 0.2) {
-            return pid;
+        } else if (current != -1 && now_seconds() - stable_since >= 0.2) {
+            return current;
         }
         sleep_ms(5);
     }
