@@ -8,7 +8,11 @@ CARGO   ?= cargo
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -std=c99 -Wall -Wextra -Wpedantic -Werror
-SHARED  ?= ../shared
+# The team's shared folder (API contract, CentOS 7 tools): beside this checkout,
+# else beside the repository it was cloned from (a CI clone in a temporary dir).
+SHARED  ?= $(firstword $(wildcard ../shared) \
+             $(wildcard $(shell git config --get remote.origin.url 2>/dev/null)/../shared) \
+             ../shared)
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
