@@ -30,9 +30,14 @@ pub enum Frame<'a> {
     Ready { lanes: u64 },
     /// worker -> host: job `id` finished.
     Result { id: u64, hex: &'a Hex },
-    /// worker -> host: these jobs start running now (sent only when the pool
-    /// enforces job_timeout_ms, whose clock starts here).
+    /// worker -> host: these jobs entered a lane and run from now on (sent only
+    /// when the pool enforces job_timeout_ms, whose clock starts here).
     Started { ids: IdList<'a> },
+    /// host -> worker: drop job `id` (canceled or timed out), keep the others going.
+    Stop { id: u64 },
+    /// worker -> host: job `id` is no longer held (dropped, or it had finished
+    /// and its result went before this frame).
+    Stopped { id: u64 },
 }
 
 /// Job ids as they travel in a `Started` frame.
@@ -51,6 +56,8 @@ const KIND_JOB: u32 = 1;
 const KIND_READY: u32 = 2;
 const KIND_RESULT: u32 = 3;
 const KIND_STARTED: u32 = 4;
+const KIND_STOP: u32 = 5;
+const KIND_STOPPED: u32 = 6;
 
 /// Appends a `Started` frame for `ids` to `out`.
 pub fn encode_started(ids: &[u64], out: &mut Vec<u8>) {
@@ -87,6 +94,8 @@ pub fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
             put_header(out, KIND_STARTED, ids.0.len(), 0, 0);
             out.extend_from_slice(ids.0);
         }
+        Frame::Stop { id } => put_header(out, KIND_STOP, 0, id, 0),
+        Frame::Stopped { id } => put_header(out, KIND_STOPPED, 0, id, 0),
     }
 }
 
@@ -114,8 +123,18 @@ pub enum ReadStatus {
 }
 
 impl FrameReader {
-    /// Reads what the channel holds (up to a bounded chunk) into the buffer.
+    /// Reads what the channel holds (up to a bounded chunk) into the buffer,
+    /// waiting for data if the channel is a blocking one.
     pub fn fill(&mut self, fd: BorrowedFd<'_>) -> ReadStatus {
+        self.fill_with(fd, 0)
+    }
+
+    /// Like `fill`, but never waits, whatever the channel's mode.
+    pub fn fill_now(&mut self, fd: BorrowedFd<'_>) -> ReadStatus {
+        self.fill_with(fd, libc::MSG_DONTWAIT)
+    }
+
+    fn fill_with(&mut self, fd: BorrowedFd<'_>, flags: libc::c_int) -> ReadStatus {
         const CHUNK: usize = 64 * 1024;
         if self.start == self.buf.len() {
             self.buf.clear();
@@ -128,7 +147,7 @@ impl FrameReader {
         let spare = self.buf.spare_capacity_mut();
         // SAFETY: `spare` is writable memory of `spare.len()` bytes owned by `buf`.
         let n = retry_eintr(|| unsafe {
-            libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len())
+            libc::recv(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), flags)
         });
         match n {
             Ok(0) => ReadStatus::Closed,
@@ -171,6 +190,8 @@ impl FrameReader {
             KIND_STARTED if len.is_multiple_of(8) => Frame::Started {
                 ids: IdList(payload),
             },
+            KIND_STOP if len == 0 => Frame::Stop { id: a },
+            KIND_STOPPED if len == 0 => Frame::Stopped { id: a },
             _ => return Err(Malformed),
         };
         self.start += FRAME_HEADER + len;
@@ -178,6 +199,7 @@ impl FrameReader {
     }
 
     /// True when every byte read so far has been consumed as frames.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.start == self.buf.len()
     }
@@ -361,6 +383,8 @@ mod tests {
             Frame::Started {
                 ids: IdList(&started),
             },
+            Frame::Stop { id: 9 },
+            Frame::Stopped { id: u64::MAX },
         ];
         let mut wire = Vec::new();
         for f in &frames {

@@ -1,15 +1,20 @@
 //! What runs in a worker process: initialize once, then run jobs from the
 //! channel until it closes. Never returns: a worker leaves with `_exit`, so the
 //! host's atexit handlers and stdio buffers are never run or flushed here.
+//!
+//! The jobs run in slices of about a millisecond ([`Lanes::run`]). Between two
+//! slices the worker sends every result that finished (one write), reads what
+//! the host sent without waiting (new jobs join free lanes at once, stops drop
+//! a job and keep the others going), and goes on. Only a worker holding no job
+//! sleeps on its channel.
 
-use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::WorkerInit;
 use crate::ipc::{self, Frame, FrameReader, ReadStatus};
-use crate::kernel::{self, Engine, Hex, JobInput};
+use crate::kernel::{Engine, Events, Hex, Lanes};
 use crate::sys;
 
 /// What every worker of a pool is given at fork.
@@ -17,14 +22,23 @@ use crate::sys;
 pub struct WorkerSpec {
     pub engine: Engine,
     pub init: Option<WorkerInit>,
-    /// Tell the host when each batch starts (it enforces job timeouts from then).
+    /// Tell the host when each job starts (it enforces job timeouts from then).
     pub report_starts: bool,
-    /// Poll the channel for a moment after each batch before sleeping (see IDLE_SPIN).
-    pub poll_after_batch: bool,
+    /// Poll the channel for a moment before sleeping (see IDLE_SPIN).
+    pub poll_when_idle: bool,
 }
 
-/// A worker sends finished results at least this often while a long batch runs.
-const RESULT_FLUSH_INTERVAL: Duration = Duration::from_millis(1);
+/// The CPU time a worker runs its jobs between two looks at its channel: what a
+/// new job may wait for a lane, and what a stop may wait to be carried out.
+const SLICE: Duration = Duration::from_millis(1);
+/// The slice right after jobs arrived: more often follow (a host submitting in a
+/// loop), and they should join the lanes before the running ones get far.
+const SHORT_SLICE: Duration = Duration::from_micros(200);
+
+/// Before sleeping, a worker polls its channel this long: a host waiting on a
+/// result often sends the next job within microseconds, and waking a sleeping
+/// process costs tens of microseconds on a virtual machine.
+const IDLE_SPIN: Duration = Duration::from_micros(50);
 
 /// Becomes a worker: called in the child right after the fork server forked it.
 pub fn run(channel: OwnedFd, spec: &WorkerSpec, fork_server: i32) -> ! {
@@ -43,160 +57,100 @@ fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
     if let Some(init) = &spec.init {
         init();
     }
-    let mut out = Vec::with_capacity(4096);
-    ipc::encode(
-        &Frame::Ready {
-            lanes: spec.engine.lanes() as u64,
-        },
-        &mut out,
-    );
-    if ipc::send_all(channel.as_fd(), &out).is_err() {
-        return;
-    }
+    let mut out = Outbox {
+        bytes: Vec::with_capacity(4096),
+        report_starts: spec.report_starts,
+    };
+    let mut jobs = Lanes::new(spec.engine);
+    let lanes = jobs.capacity() as u64;
+    ipc::encode(&Frame::Ready { lanes }, &mut out.bytes);
     let mut reader = FrameReader::default();
-    let mut batch = Batch::default();
-    let lanes = spec.engine.lanes();
     loop {
-        if !receive(channel, &mut reader, &mut batch) {
+        if !out.flush(channel) {
             return;
         }
-        // A host submitting in a loop sends jobs one by one: while they keep coming,
-        // gather them for a moment (1% of what the batch costs, at most 0.5 ms) so
-        // that they share the engine's lanes instead of queueing behind a lone job.
-        let deadline = Instant::now() + gather_time(batch.cost);
-        while !reader.is_empty() || (batch.ids.len() < lanes && more_within(channel, deadline)) {
-            if !receive(channel, &mut reader, &mut batch) {
-                return;
+        let status = if jobs.is_empty() {
+            if spec.poll_when_idle {
+                poll_briefly(channel, IDLE_SPIN);
             }
-        }
-        if spec.report_starts && !batch.is_empty() {
-            out.clear();
-            ipc::encode_started(&batch.ids, &mut out);
-            if ipc::send_all(channel.as_fd(), &out).is_err() {
-                return;
-            }
-        }
-        if !batch.is_empty() && batch.run(spec.engine, channel, &mut out).is_err() {
-            return;
-        }
-        if spec.poll_after_batch {
-            poll_briefly(channel, IDLE_SPIN);
+            reader.fill(channel.as_fd())
+        } else {
+            reader.fill_now(channel.as_fd())
+        };
+        let arrived = match status {
+            ReadStatus::Data => match take_frames(&mut reader, &mut jobs, &mut out) {
+                Some(arrived) => arrived,
+                None => return,
+            },
+            ReadStatus::WouldBlock => false,
+            ReadStatus::Closed => return,
+        };
+        if !jobs.is_empty() {
+            jobs.run(if arrived { SHORT_SLICE } else { SLICE }, &mut out);
         }
     }
 }
 
-/// After a batch, a worker polls its channel this long before it sleeps: a host
-/// waiting on a result often sends the next job within microseconds, and waking
-/// a sleeping process costs tens of microseconds on a virtual machine.
-const IDLE_SPIN: Duration = Duration::from_micros(50);
-
 /// Returns as soon as the channel is readable, or after `limit`.
 fn poll_briefly(channel: &OwnedFd, limit: Duration) {
-    let end = Instant::now() + limit;
-    while !sys::wait_readable(channel.as_fd(), Duration::ZERO) && Instant::now() < end {
+    let end = std::time::Instant::now() + limit;
+    while !sys::wait_readable(channel.as_fd(), Duration::ZERO) && std::time::Instant::now() < end {
         std::hint::spin_loop();
     }
 }
 
-/// The longest pause between two jobs that still counts as "they keep coming".
-const GATHER_GAP: Duration = Duration::from_micros(50);
-
-fn gather_time(cost_in_blocks: u64) -> Duration {
-    // 1% of about 80 ns per block.
-    Duration::from_nanos(cost_in_blocks.saturating_mul(8) / 10).min(Duration::from_micros(500))
-}
-
-/// True if the channel becomes readable within GATHER_GAP and before `deadline`.
-fn more_within(channel: &OwnedFd, deadline: Instant) -> bool {
-    let left = deadline
-        .saturating_duration_since(Instant::now())
-        .min(GATHER_GAP);
-    !left.is_zero() && sys::wait_readable(channel.as_fd(), left)
-}
-
-/// Reads from the channel (blocking) and adds every complete job to the batch;
-/// false when the channel closed or spoke nonsense.
-fn receive(channel: &OwnedFd, reader: &mut FrameReader, batch: &mut Batch) -> bool {
-    if reader.fill(channel.as_fd()) != ReadStatus::Data {
-        return false;
-    }
+/// Applies every complete frame read: jobs join the lanes, stops leave them.
+/// Returns whether jobs arrived, or `None` when the host spoke nonsense.
+fn take_frames(reader: &mut FrameReader, jobs: &mut Lanes, out: &mut Outbox) -> Option<bool> {
+    let mut arrived = false;
     loop {
         match reader.next_frame() {
             Ok(Some(Frame::Job {
                 id,
                 iterations,
                 msg,
-            })) => batch.push(id, iterations, msg),
-            Ok(Some(_)) | Err(_) => return false,
-            Ok(None) => return true,
-        }
-    }
-}
-
-/// Jobs received together, run together (one engine call fills its lanes).
-#[derive(Default)]
-struct Batch {
-    ids: Vec<u64>,
-    iterations: Vec<u64>,
-    spans: Vec<Range<usize>>,
-    bytes: Vec<u8>,
-    /// Sum of the jobs' costs in MD5 blocks.
-    cost: u64,
-}
-
-impl Batch {
-    fn push(&mut self, id: u64, iterations: u64, msg: &[u8]) {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(msg);
-        self.ids.push(id);
-        self.iterations.push(iterations);
-        self.spans.push(start..self.bytes.len());
-        self.cost = self
-            .cost
-            .saturating_add(kernel::cost_in_blocks(msg.len(), iterations));
-    }
-
-    fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    /// Runs every job, sending results as they finish (coalesced), then empties the batch.
-    fn run(&mut self, engine: Engine, channel: &OwnedFd, out: &mut Vec<u8>) -> std::io::Result<()> {
-        let inputs: Vec<JobInput<'_>> = self
-            .spans
-            .iter()
-            .zip(&self.iterations)
-            .map(|(span, &iterations)| JobInput {
-                msg: &self.bytes[span.clone()],
-                iterations,
-            })
-            .collect();
-        out.clear();
-        let mut last_flush = Instant::now();
-        let mut failed = None;
-        engine.run(&inputs, &mut |index: usize, hex: &Hex| {
-            ipc::encode(
-                &Frame::Result {
-                    id: self.ids[index],
-                    hex,
-                },
-                out,
-            );
-            if failed.is_none() && last_flush.elapsed() >= RESULT_FLUSH_INTERVAL {
-                failed = ipc::send_all(channel.as_fd(), out).err();
-                out.clear();
-                last_flush = Instant::now();
+            })) => {
+                jobs.add(id, msg, iterations);
+                arrived = true;
             }
-        });
-        drop(inputs);
-        self.ids.clear();
-        self.iterations.clear();
-        self.spans.clear();
-        self.bytes.clear();
-        self.cost = 0;
-        match failed {
-            Some(e) => Err(e),
-            None => ipc::send_all(channel.as_fd(), out),
+            Ok(Some(Frame::Stop { id })) => {
+                jobs.remove(id);
+                // Confirmed whether or not the job was still here: a result sent
+                // before this frame already told the host it is gone.
+                ipc::encode(&Frame::Stopped { id }, &mut out.bytes);
+            }
+            Ok(Some(_)) | Err(_) => return None,
+            Ok(None) => return Some(arrived),
         }
+    }
+}
+
+/// What the worker has to tell the host, written once per slice.
+struct Outbox {
+    bytes: Vec<u8>,
+    report_starts: bool,
+}
+
+impl Outbox {
+    /// Sends everything; false when the host is gone.
+    fn flush(&mut self, channel: &OwnedFd) -> bool {
+        if self.bytes.is_empty() {
+            return true;
+        }
+        let sent = ipc::send_all(channel.as_fd(), &self.bytes).is_ok();
+        self.bytes.clear();
+        sent
+    }
+}
+
+impl Events for Outbox {
+    fn started(&mut self, tag: u64) {
+        if self.report_starts {
+            ipc::encode_started(&[tag], &mut self.bytes);
+        }
+    }
+
+    fn finished(&mut self, tag: u64, hex: &Hex) {
+        ipc::encode(&Frame::Result { id: tag, hex }, &mut self.bytes);
     }
 }

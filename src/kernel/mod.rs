@@ -15,7 +15,10 @@ mod avx2;
 mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod multibuf;
+mod lanes;
 mod scalar;
+
+pub use lanes::{Events, Lanes};
 
 /// A result: 32 lowercase hex digits (no NUL).
 pub type Hex = [u8; 32];

@@ -198,12 +198,6 @@ impl<'a> Dispatcher<'a> {
             self.shared.wake.clear();
         }
         let deferred_reads = std::mem::take(&mut state.deferred_reads);
-        for (worker, job) in std::mem::take(&mut state.doomed_workers) {
-            // Only if the canceled job is still there: it may have finished already.
-            if state.links.holds(worker, job) {
-                self.kill_worker(&mut state, worker);
-            }
-        }
         let shutdown = state.shutdown;
         drop(state);
         for id in deferred_reads {
@@ -294,7 +288,8 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    /// Kills a worker for a canceled or timed-out job; `supervise` replaces it.
+    /// Kills a worker that did not drop a canceled or timed-out job in time;
+    /// `supervise` replaces it.
     fn kill_worker(&self, state: &mut State, id: WorkerId) {
         if state.links.mark_killed(id) {
             if let Some(worker) = self.workers.get(&id) {
@@ -436,24 +431,27 @@ impl<'a> Dispatcher<'a> {
         deadline.into_iter().chain(start).min()
     }
 
-    /// Jobs past job_timeout_ms finish with POOL_EJOBTIMEOUT and their worker is killed.
+    /// Jobs past job_timeout_ms finish with POOL_EJOBTIMEOUT and their workers
+    /// are asked to drop them; a worker that has not dropped a job it was asked
+    /// to within STOP_GRACE is killed.
     fn expire_deadlines(&mut self, now: Instant) {
-        if self.shared.settings.job_timeout.is_none() {
-            return;
-        }
         let mut state = self.shared.lock();
-        let expired = state.links.expire(now);
-        if expired.is_empty() {
-            return;
+        let expired = state.links.timed_out(now);
+        if !expired.is_empty() {
+            let ready_before = state.jobs.ready();
+            for &(worker, job) in &expired {
+                state
+                    .jobs
+                    .finish_running(job, worker, Err(Error::JobTimeout));
+                state.links.stop(worker, job, now);
+            }
+            self.shared.after_change(&state, ready_before);
         }
-        let ready_before = state.jobs.ready();
-        for &(worker, job) in &expired {
-            state
-                .jobs
-                .finish_running(job, worker, Err(Error::JobTimeout));
-        }
-        self.shared.after_change(&state, ready_before);
-        for (worker, _) in expired {
+        for worker in state.links.overdue(now) {
+            self.shared.log(
+                LogLevel::Warn,
+                "md5pool: a worker did not drop a stopped job in time; replacing it",
+            );
             self.kill_worker(&mut state, worker);
         }
     }

@@ -26,11 +26,13 @@ pub struct Inbox {
 pub struct Received {
     pub results: Vec<(u64, Hex)>,
     pub started: Vec<u64>,
+    /// Jobs the worker confirms it dropped when asked to stop them.
+    pub stopped: Vec<u64>,
 }
 
 impl Received {
     pub fn is_empty(&self) -> bool {
-        self.results.is_empty() && self.started.is_empty()
+        self.results.is_empty() && self.started.is_empty() && self.stopped.is_empty()
     }
 }
 
@@ -62,10 +64,11 @@ impl Inbox {
             match self.reader.next_frame() {
                 Ok(Some(Frame::Result { id, hex })) => into.results.push((id, *hex)),
                 Ok(Some(Frame::Started { ids })) => into.started.extend(ids.iter()),
+                Ok(Some(Frame::Stopped { id })) => into.stopped.push(id),
                 Ok(Some(Frame::Ready { lanes })) => {
                     self.ready_lanes = Some((lanes as usize).clamp(1, 1024))
                 }
-                Ok(Some(Frame::Job { .. })) | Err(_) => self.closed = true,
+                Ok(Some(Frame::Job { .. } | Frame::Stop { .. })) | Err(_) => self.closed = true,
                 Ok(None) => return,
             }
         }

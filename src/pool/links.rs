@@ -27,9 +27,22 @@ const PIPELINE_MAX_JOBS: usize = 1024;
 /// in one batch when the worker's results come back.
 const DIRECT_MIN_BLOCKS: u64 = 1_000;
 
+/// A worker that does not confirm a stop within this long is killed (and replaced).
+pub const STOP_GRACE: Duration = Duration::from_millis(100);
+
 struct InFlight {
     cost: u64,
+    /// When job_timeout_ms runs out (set when the worker reports the start).
     deadline: Option<Instant>,
+    /// The worker was asked to drop the job (canceled, timed out); it must confirm
+    /// by then. The job still takes its lane until it does.
+    stop_by: Option<Instant>,
+}
+
+impl InFlight {
+    fn is_timed(&self) -> bool {
+        self.deadline.is_some() || self.stop_by.is_some()
+    }
 }
 
 struct Link {
@@ -44,6 +57,8 @@ struct Link {
     /// By job id.
     in_flight: IdMap<u64, InFlight>,
     in_flight_cost: u64,
+    /// Jobs in flight with a deadline or a stop to confirm: the timers to look at.
+    timed: usize,
     jobs_sent: u64,
     /// The pool is killing it for a canceled or timed-out job: its other jobs in
     /// flight do not count as failed attempts, and it gets no new ones.
@@ -70,6 +85,10 @@ impl Link {
         }
     }
 
+    fn has_free_lane(&self) -> bool {
+        !self.killed && self.lanes.is_some_and(|lanes| self.in_flight.len() < lanes)
+    }
+
     /// Not being killed, and all it holds costs at most `max_cost` blocks: its
     /// results are due any moment.
     fn is_light(&self, max_cost: u64) -> bool {
@@ -79,7 +98,13 @@ impl Link {
     fn forget(&mut self, job: u64) {
         if let Some(f) = self.in_flight.remove(&job) {
             self.in_flight_cost -= f.cost;
+            self.timed -= usize::from(f.is_timed());
         }
+    }
+
+    /// Whether its timers need looking at.
+    fn is_timed(&self) -> bool {
+        self.timed > 0 && !self.killed
     }
 }
 
@@ -132,6 +157,7 @@ impl Links {
             lanes: None,
             in_flight: IdMap::default(),
             in_flight_cost: 0,
+            timed: 0,
             jobs_sent: 0,
             killed: false,
             wants_write: false,
@@ -168,13 +194,6 @@ impl Links {
 
     pub fn is_killed(&self, id: WorkerId) -> bool {
         self.map.get(&id).is_some_and(|link| link.killed)
-    }
-
-    /// True while `job` is in flight on worker `id`.
-    pub fn holds(&self, id: WorkerId, job: u64) -> bool {
-        self.map
-            .get(&id)
-            .is_some_and(|link| link.in_flight.contains_key(&job))
     }
 
     /// The inbox of worker `id` if it is light (see `Link::is_light`).
@@ -227,38 +246,80 @@ impl Links {
         };
         for job in jobs {
             if let Some(f) = link.in_flight.get_mut(job) {
-                f.deadline.get_or_insert(now + timeout);
+                if !f.is_timed() {
+                    f.deadline = Some(now + timeout);
+                    link.timed += 1;
+                }
             }
         }
     }
 
-    /// Takes every job whose deadline has passed off its worker.
-    pub fn expire(&mut self, now: Instant) -> Vec<(WorkerId, u64)> {
-        let mut expired = Vec::new();
-        for (&id, link) in &mut self.map {
-            let late: Vec<u64> = link
-                .in_flight
-                .iter()
-                .filter(|(_, f)| f.deadline.is_some_and(|d| d <= now))
-                .map(|(&job, _)| job)
-                .collect();
-            for job in late {
-                link.forget(job);
-                expired.push((id, job));
-            }
+    /// Asks worker `id` to drop `job` (canceled or timed out) and keep its other
+    /// jobs going. Returns true when a confirmation is now awaited (see `overdue`).
+    pub fn stop(&mut self, id: WorkerId, job: u64, now: Instant) -> bool {
+        let Some(link) = self.map.get_mut(&id) else {
+            return false;
+        };
+        let Some(f) = link.in_flight.get_mut(&job) else {
+            return false;
+        };
+        if link.killed || f.stop_by.is_some() {
+            return false;
         }
-        expired
+        link.timed += usize::from(!f.is_timed());
+        f.deadline = None;
+        f.stop_by = Some(now + STOP_GRACE);
+        ipc::encode(&Frame::Stop { id: job }, &mut link.out);
+        self.flush(id);
+        true
     }
 
+    /// Every running job whose job_timeout_ms has run out, by worker.
+    pub fn timed_out(&self, now: Instant) -> Vec<(WorkerId, u64)> {
+        self.jobs_where(|f| f.deadline.is_some_and(|d| d <= now))
+    }
+
+    /// Workers that did not confirm a stop in time.
+    pub fn overdue(&self, now: Instant) -> Vec<WorkerId> {
+        let mut late: Vec<WorkerId> = self
+            .jobs_where(|f| f.stop_by.is_some_and(|d| d <= now))
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        late.dedup();
+        late
+    }
+
+    fn jobs_where(&self, pick: impl Fn(&InFlight) -> bool) -> Vec<(WorkerId, u64)> {
+        self.map
+            .iter()
+            .filter(|(_, link)| link.is_timed())
+            .flat_map(|(&id, link)| {
+                link.in_flight
+                    .iter()
+                    .filter(|(_, f)| pick(f))
+                    .map(move |(&job, _)| (id, job))
+            })
+            .collect()
+    }
+
+    /// The next job timeout or stop confirmation due.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.map
             .values()
-            .flat_map(|l| l.in_flight.values().filter_map(|f| f.deadline))
+            .filter(|link| link.is_timed())
+            .flat_map(|l| l.in_flight.values().filter_map(|f| f.deadline.or(f.stop_by)))
             .min()
     }
 
-    /// Gives queued jobs to workers, each to the least loaded one that can take
-    /// it, until no worker can take the next job or the queue is empty.
+    /// Some worker could run a job at once.
+    pub fn has_free_lane(&self) -> bool {
+        self.map.values().any(Link::has_free_lane)
+    }
+
+    /// Gives queued jobs to workers until no worker can take the next job or the
+    /// queue is empty. Each goes where it starts soonest: a worker with a free
+    /// lane (an idle one first), else the one holding the least work.
     pub fn dispatch(&mut self, jobs: &mut JobTable, fill: Fill) {
         let mut touched: Vec<WorkerId> = Vec::new();
         while let Some((len, iterations)) = jobs.peek_next() {
@@ -268,7 +329,7 @@ impl Links {
                 .map
                 .iter_mut()
                 .filter(|(_, l)| l.can_take(cost, max_jobs, fill))
-                .min_by_key(|(_, l)| l.in_flight.len());
+                .min_by_key(|(_, l)| (!l.has_free_lane(), l.in_flight_cost));
             let Some((&id, link)) = taker else { break };
             let job = jobs.start_next(id).expect("the queue is not empty");
             ipc::encode(
@@ -285,6 +346,7 @@ impl Links {
                 InFlight {
                     cost,
                     deadline: None,
+                    stop_by: None,
                 },
             );
             link.in_flight_cost += cost;

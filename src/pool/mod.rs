@@ -78,9 +78,6 @@ pub(crate) struct State {
     /// The dispatcher has been woken and has not looked at the state since.
     pub wake_pending: bool,
     pub shutdown: bool,
-    /// (worker, job) for each running job that was canceled: the dispatcher
-    /// kills the worker if it still holds the job.
-    pub doomed_workers: Vec<(WorkerId, u64)>,
     /// Workers whose inbox holds what a waiter read but only the dispatcher
     /// handles (see `inbox`).
     pub deferred_reads: Vec<WorkerId>,
@@ -161,6 +158,9 @@ impl Shared {
         if !received.started.is_empty() {
             state.links.started(id, &received.started, Instant::now());
         }
+        for &job in &received.stopped {
+            state.links.finished(id, job);
+        }
         if received.results.is_empty() {
             return false;
         }
@@ -227,7 +227,7 @@ fn resolve(config: &Config) -> Result<(Settings, usize, u32, WorkerSpec), Error>
             engine,
             init: config.worker_init.clone(),
             report_starts: config.job_timeout.is_some(),
-            poll_after_batch: spin,
+            poll_when_idle: spin,
         },
     ))
 }
@@ -261,7 +261,6 @@ impl Pool {
                 ),
                 wake_pending: false,
                 shutdown: false,
-                doomed_workers: Vec::new(),
                 deferred_reads: Vec::new(),
                 sleepers: 0,
                 unable_to_start: false,
@@ -323,8 +322,11 @@ impl Pool {
         let id = state.jobs.submit(copy, iterations)?;
         let State { jobs, links, .. } = &mut *state;
         links.dispatch(jobs, Fill::Lanes);
-        if self.shared.settings.job_timeout.is_some() {
-            // The dispatcher keeps the clock on running jobs.
+        // The dispatcher keeps the clock on running jobs, and sends a cheap job to
+        // a busy worker's free lane (with whatever else queued meanwhile).
+        let dispatcher_needed = self.shared.settings.job_timeout.is_some()
+            || (jobs.queued() > 0 && links.has_free_lane());
+        if dispatcher_needed {
             self.shared.wake_dispatcher(&mut state);
         }
         Ok(JobId(id))
@@ -482,11 +484,13 @@ impl Pool {
         self.check_process()?;
         let mut state = self.shared.lock();
         let ready_before = state.jobs.ready();
-        let doomed = state.jobs.cancel(job.0)?;
+        let running_on = state.jobs.cancel(job.0)?;
         self.shared.after_change(&state, ready_before);
-        if let Some(worker) = doomed {
-            state.doomed_workers.push((worker, job.0));
-            self.shared.wake_dispatcher(&mut state);
+        if let Some(worker) = running_on {
+            if state.links.stop(worker, job.0, Instant::now()) {
+                // The dispatcher times the worker's confirmation.
+                self.shared.wake_dispatcher(&mut state);
+            }
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
-/* job_timeout_ms: a job past it ends with POOL_EJOBTIMEOUT and its worker is
- * replaced. max_jobs_per_worker: workers are recycled, jobs still right. */
+/* job_timeout_ms: a job past it ends with POOL_EJOBTIMEOUT and its worker drops
+ * it and lives on. max_jobs_per_worker: workers are recycled, jobs still right. */
 #include "check.h"
 
 static void job_timeout(void)
@@ -31,17 +31,16 @@ static void job_timeout(void)
     CHECK(t >= 0.19 && t < 5.0);
     CHECK_STATUS(pool_wait(p, id, 0, hex), POOL_ENOJOB);
 
-    CHECK(replaced_within(p, old_pid, 1, 5000));
-    CHECK(gone_within(old_pid, 5000));
-    CHECK(worker_pids(p, &new_pid, 1) == 1 && new_pid != old_pid);
     st = stats_of(p);
-    CHECK(st.worker_restarts >= 1);
     CHECK(st.jobs_failed == 1 && st.jobs_completed == 1);
     CHECK(st.jobs_retried == 0); /* a timeout is not retried */
 
-    /* The next short job answers right on the new worker. */
+    /* The next short job answers right on the same worker. */
     id = submit(p, "short", 5, 20000);
     wait_ok(p, id, want);
+
+    CHECK(worker_pids(p, &new_pid, 1) == 1 && new_pid == old_pid);
+    CHECK(stats_of(p).worker_restarts == 0);
 
     /* Through pool_wait_any as well. */
     id = submit(p, "huge", 4, HUGE_ITERATIONS);
