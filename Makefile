@@ -68,7 +68,7 @@ test: lint header-check conformance test-rust test-c test-engines
 # Every kernel engine this CPU runs, through the pool (MD5POOL_KERNEL forces one;
 # the kernel's own tests in tests/kernel_engines.rs cover each in-process), and
 # an AVX2 engine free of AVX-512 instructions (they would fault on AVX2-only CPUs).
-ENGINE_TESTS := $(TESTBIN)/test_api_results $(TESTBIN)/test_api_cancel
+ENGINE_TESTS := $(TESTBIN)/test_api_results $(TESTBIN)/test_api_cancel $(TESTBIN)/test_api_lanes
 test-engines: lib $(ENGINE_TESTS)
 	for engine in scalar avx2 avx512; do \
 	  echo "MD5POOL_KERNEL=$$engine"; \

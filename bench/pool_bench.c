@@ -24,6 +24,15 @@
  *                                                                  [samples=10000 warmup=200 hops=2]
  *   respawn    workers=1: SIGKILL the worker, then submit a 1-iteration job and wait for it;
  *              `reps` times                                        [reps=20 workers=1]
+ *   mixed      `longs` long jobs hold the workers while short ones stream beside them, one
+ *              submitted and waited for every `gap_us`: the short jobs' latency, the long
+ *              jobs' wall time with that stream and alone, and the short jobs' CPU time
+ *                                                                  [workers=2 longs=workers
+ *                                                                   long_iterations=50000000
+ *                                                                   short_iterations=1000 gap_us=500]
+ *   cancel     workers=1: `jobs` jobs run together; one is canceled mid-way (cancel=1) or
+ *              not (cancel=0): wall time of the others, and worker restarts
+ *                                                                  [jobs=64 iterations=1000000 cancel=1]
  * Every result is checked against pool_md5_chain (or the known 1M digest); a wrong one
  * makes the run fail (exit 1). The engine is chosen by MD5POOL_KERNEL as usual.
  */
@@ -466,6 +475,148 @@ static int mode_latency(void)
     return 0;
 }
 
+/* Waits (polling) until `n` jobs run; 0 if 10 s passed first. */
+static int running_at_least(pool *p, uint64_t n)
+{
+    double end = now_wall() + 10.0;
+    pool_stats stats;
+    struct timespec ms = {0, 1000000};
+    while (now_wall() < end) {
+        if (pool_stats_get(p, &stats) == POOL_OK && stats.jobs_running >= n)
+            return 1;
+        nanosleep(&ms, NULL);
+    }
+    return 0;
+}
+
+static int mode_mixed(void)
+{
+    uint32_t workers = (uint32_t)arg_u64("workers", 2), configured = 0;
+    uint64_t longs = arg_u64("longs", workers), long_it = arg_u64("long_iterations", 50000000);
+    uint64_t short_it = arg_u64("short_iterations", 1000), gap_us = arg_u64("gap_us", 500);
+    uint64_t ids[64], job, k, n = 0, left, cap = 1000000;
+    struct timespec gap;
+    char hex[POOL_HEX_LEN], want_short[POOL_HEX_LEN], want_long[POOL_HEX_LEN];
+    double t0, alone, beside = 0.0, short_cpu, *lat = malloc(cap * sizeof *lat);
+    pool_status st;
+    pool *p;
+
+    if (lat == NULL || longs == 0 || longs > 64)
+        return 2;
+    gap.tv_sec = (time_t)(gap_us / 1000000);
+    gap.tv_nsec = (long)(gap_us % 1000000) * 1000;
+    expected_hex(short_it, want_short);
+    expected_hex(long_it, want_long);
+    t0 = now_cpu();
+    for (k = 0; k < 100; k++)
+        expected_hex(short_it, hex);
+    short_cpu = (now_cpu() - t0) / 100.0;
+    p = make_pool(workers, &configured);
+    warm_up(p, configured);
+
+    /* The long jobs alone. */
+    t0 = now_wall();
+    for (k = 0; k < longs; k++)
+        if ((st = pool_submit(p, MESSAGE, strlen(MESSAGE), long_it, &ids[k])) != POOL_OK)
+            die("pool_submit", st);
+    for (k = 0; k < longs; k++) {
+        if ((st = pool_wait(p, ids[k], -1, hex)) != POOL_OK)
+            die("pool_wait", st);
+        check_hex(hex, want_long, "long job");
+    }
+    alone = now_wall() - t0;
+
+    /* The same with short jobs streaming beside them. */
+    t0 = now_wall();
+    for (k = 0; k < longs; k++)
+        if ((st = pool_submit(p, MESSAGE, strlen(MESSAGE), long_it, &ids[k])) != POOL_OK)
+            die("pool_submit", st);
+    if (!running_at_least(p, longs))
+        die("long jobs never started", POOL_OK);
+    for (left = longs; left > 0 && n < cap;) {
+        double ts = now_wall();
+        if ((st = pool_submit(p, MESSAGE, strlen(MESSAGE), short_it, &job)) != POOL_OK)
+            die("pool_submit", st);
+        if ((st = pool_wait(p, job, -1, hex)) != POOL_OK)
+            die("pool_wait", st);
+        lat[n++] = now_wall() - ts;
+        check_hex(hex, want_short, "short job");
+        for (k = 0; k < longs; k++) {
+            if (ids[k] == 0 || (st = pool_wait(p, ids[k], 0, hex)) == POOL_ETIMEDOUT)
+                continue;
+            if (st != POOL_OK)
+                die("pool_wait (long)", st);
+            check_hex(hex, want_long, "long job");
+            ids[k] = 0;
+            left--;
+            beside = now_wall() - t0;
+        }
+        nanosleep(&gap, NULL);
+    }
+    if ((st = pool_destroy(p)) != POOL_OK)
+        die("pool_destroy", st);
+    qsort(lat, n, sizeof *lat, cmp_double);
+    printf("{\"mode\":\"mixed\",\"engine\":\"%s\",\"workers\":%u,\"longs\":%llu,"
+           "\"long_iterations\":%llu,\"short_iterations\":%llu,\"shorts\":%llu,"
+           "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"long_alone\":%.4f,"
+           "\"long_beside\":%.4f,\"short_cpu_total\":%.4f}\n",
+           engine_env(), configured, (unsigned long long)longs, (unsigned long long)long_it,
+           (unsigned long long)short_it, (unsigned long long)n, quantile(lat, n, 0.5) * 1e3,
+           quantile(lat, n, 0.99) * 1e3, lat[n - 1] * 1e3, alone, beside,
+           short_cpu * (double)n);
+    free(lat);
+    return 0;
+}
+
+static int mode_cancel(void)
+{
+    uint64_t jobs = arg_u64("jobs", 64), iterations = arg_u64("iterations", 1000000);
+    uint64_t cancel = arg_u64("cancel", 1), *ids, k, got;
+    char hex[POOL_HEX_LEN], want[POOL_HEX_LEN];
+    struct timespec tenth = {0, 100000000};
+    pool_stats stats;
+    pool_status st;
+    double t0, wall;
+    pool *p;
+
+    if (jobs < 2 || (ids = malloc(jobs * sizeof *ids)) == NULL)
+        return 2;
+    expected_hex(iterations, want);
+    p = make_pool(1, NULL);
+    warm_up(p, 1);
+    t0 = now_wall();
+    for (k = 0; k < jobs; k++)
+        if ((st = pool_submit(p, MESSAGE, strlen(MESSAGE), iterations, &ids[k])) != POOL_OK)
+            die("pool_submit", st);
+    if (!running_at_least(p, jobs))
+        die("jobs never all ran", POOL_OK);
+    nanosleep(&tenth, NULL);
+    if (cancel && (st = pool_cancel(p, ids[0])) != POOL_OK)
+        die("pool_cancel", st);
+    for (k = 0; k < jobs; k++) {
+        st = pool_wait_any(p, -1, &got, hex);
+        if (cancel && got == ids[0]) {
+            if (st != POOL_ECANCELED)
+                die("canceled job", st);
+            continue;
+        }
+        if (st != POOL_OK)
+            die("pool_wait_any", st);
+        check_hex(hex, want, "cancel");
+    }
+    wall = now_wall() - t0;
+    if ((st = pool_stats_get(p, &stats)) != POOL_OK)
+        die("pool_stats_get", st);
+    if ((st = pool_destroy(p)) != POOL_OK)
+        die("pool_destroy", st);
+    printf("{\"mode\":\"cancel\",\"engine\":\"%s\",\"jobs\":%llu,\"iterations\":%llu,"
+           "\"cancel\":%llu,\"wall\":%.4f,\"worker_restarts\":%llu}\n",
+           engine_env(), (unsigned long long)jobs, (unsigned long long)iterations,
+           (unsigned long long)cancel, wall, (unsigned long long)stats.worker_restarts);
+    free(ids);
+    return 0;
+}
+
 static int mode_respawn(void)
 {
     uint64_t reps = arg_u64("reps", 20), k;
@@ -641,7 +792,7 @@ int main(int argc, char **argv)
     argc_g = argc;
     argv_g = argv;
     if (argc < 2) {
-        fprintf(stderr, "usage: %s kernel|serial|fork|pool|rate|latency|floor|respawn [key=value]...\n",
+        fprintf(stderr, "usage: %s kernel|serial|fork|pool|rate|latency|floor|respawn|mixed|cancel [key=value]...\n",
                 argv[0]);
         return 2;
     }
@@ -662,6 +813,10 @@ int main(int argc, char **argv)
         return mode_respawn();
     if (strcmp(mode, "floor") == 0)
         return mode_floor();
+    if (strcmp(mode, "mixed") == 0)
+        return mode_mixed();
+    if (strcmp(mode, "cancel") == 0)
+        return mode_cancel();
     if (strcmp(mode, "cpus") == 0) {
         printf("{\"mode\":\"cpus\",\"cpus\":%u,\"version\":\"%s\"}\n", cpu_count(), pool_version());
         return 0;

@@ -150,7 +150,8 @@ def plan(quick, runs_override):
                  scale_jobs=40, scale_iter=100_000, scale_runs=1,
                  respawn_reps=10, respawn_runs=1,
                  eng_iter=200_000, eng_jobs={"scalar": 4, "avx2": 48, "avx512": 128}, eng_runs=1,
-                 kb_iter=100_000, kb_runs=3)
+                 kb_iter=100_000, kb_runs=3,
+                 mixed_long_iter=5_000_000, mixed_runs=1, cancel_iter=200_000)
     else:
         p = dict(kernel_iter=1_000_000, kernel_runs=7,
                  seed_jobs=100, seed_iter=1_000_000, seed_runs=3,
@@ -159,7 +160,8 @@ def plan(quick, runs_override):
                  scale_jobs=200, scale_iter=200_000, scale_runs=3,
                  respawn_reps=20, respawn_runs=3,
                  eng_iter=1_000_000, eng_jobs={"scalar": 12, "avx2": 48, "avx512": 128}, eng_runs=3,
-                 kb_iter=1_000_000, kb_runs=5)
+                 kb_iter=1_000_000, kb_runs=5,
+                 mixed_long_iter=50_000_000, mixed_runs=1, cancel_iter=1_000_000)
     if runs_override:
         for k in list(p):
             if k.endswith("_runs"):
@@ -324,6 +326,21 @@ def section_engines(P, cores, flags, have_openssl):
                                 "jobs_per_s": median([r["jobs_per_s"] for r in rs]),
                                 "per_cpu_s": median([r["jobs"] * scale / r["workers_cpu"] for r in rs]),
                                 "per_core_wall": median([r["jobs_per_s"] * scale / min(w, cores) for r in rs])}
+    return out
+
+
+def section_mixed(P):
+    """Short jobs beside long ones (the long jobs hold every worker), and a cancel among 64."""
+    pb = os.path.join(OUT, "pool_bench")
+    v = [(f"mixed:{w}", [pb, "mixed", f"workers={w}", f"long_iterations={P['mixed_long_iter']}"], None)
+         for w in (2, 1)]
+    v += [(f"cancel:{c}", [pb, "cancel", "jobs=64", f"iterations={P['cancel_iter']}", f"cancel={c}"], None)
+          for c in (0, 1)]
+    res = interleave(v, P["mixed_runs"], "mixed sizes")
+    out = {}
+    for key, rs in res.items():
+        out[key] = {k: median([r[k] for r in rs]) for k in rs[0] if isinstance(rs[0][k], (int, float))}
+        out[key]["max_ms"] = max(r.get("max_ms", 0.0) for r in rs)
     return out
 
 
@@ -599,7 +616,7 @@ def write_md(R, rows, path, svg_rel, json_rel):
         "make bench BENCH_QUICK=1   # small sizes, writes build/bench/ only (about 1 minute)",
         "make bench BENCH_RUNS=5    # more runs per variant",
         "# pieces, one measurement each, JSON on stdout:",
-        "build/bench/pool_bench kernel|serial|fork|pool|rate|latency|floor|respawn [key=value]...",
+        "build/bench/pool_bench kernel|serial|fork|pool|rate|latency|floor|respawn|mixed|cancel [key=value]...",
         "build/bench/openssl_chain [iterations] [jobs]",
         "python3 bench/seed_python.py serial|process|pipe [--jobs N] [--iterations N]",
         "python3 bench/py_bench.py kernel|pool|executor|rate_pool|rate_executor|latency_pool|latency_executor",
@@ -673,6 +690,24 @@ def targets_and_notes(R):
              f"{O['md5pool']['jobs_per_s']:,.0f} vs {O['py_mp_pool']['jobs_per_s']:,.0f} jobs/s)")
     p50 = O["md5pool"]["p50_us"]
     T.append(f"p50 submit-to-result latency < 20 us: {'met' if p50 < 20 else 'MISSED'} ({p50:.1f} us)")
+    if "mixed" in R:
+        X = R["mixed"]
+        for w in (2, 1):
+            m = X[f"mixed:{w}"]
+            T.append(f"short jobs ({m['short_iterations']:,.0f} it.) beside {m['longs']:.0f} long one(s) "
+                     f"({m['long_iterations']:,.0f} it.) on {w} busy worker(s): p99 < 2 ms: "
+                     f"{'met' if m['p99_ms'] < 2 else 'MISSED'} (p50 {m['p50_ms']:.2f} ms, p99 {m['p99_ms']:.2f} ms,"
+                     f" max {m['max_ms']:.2f} ms over {m['shorts']:,.0f} short jobs)")
+            bound = m["long_alone"] + m["short_cpu_total"] / w
+            r = m["long_beside"] / bound
+            T.append(f"  long jobs' time with the short ones beside them <= (alone + the short jobs' CPU time"
+                     f" per worker) + 10%: {'met' if r <= 1.10 else 'MISSED'} ({r:.3f}x: {m['long_beside']:.3f} s"
+                     f" vs {m['long_alone']:.3f} s alone + {m['short_cpu_total'] / w:.3f} s)")
+        c0, c1 = X["cancel:0"], X["cancel:1"]
+        T.append(f"cancel of one running job among 64 on one worker: no fork, the others keep their progress: "
+                 f"{'met' if c1['worker_restarts'] == 0 and c1['wall'] <= c0['wall'] * 1.10 else 'MISSED'}"
+                 f" ({c1['worker_restarts']:.0f} worker restarts; the other 63 took {c1['wall']:.3f} s vs"
+                 f" {c0['wall']:.3f} s for all 64 without a cancel)")
     # Notes that explain where time goes.
     sc = S["c_pool_scalar"]
     N.append(f"Seed experiment, scalar pool: create {sc['create'] * 1e3:.1f} ms, submit-to-last-result "
@@ -733,6 +768,7 @@ def main():
     R["respawn"] = section_respawn(P)
     R["engines"] = section_engines(P, cores, flags, have_openssl)
     R["kernel_bench"] = section_kernel_bench(P, kb_built)
+    R["mixed"] = section_mixed(P)
     cc = subprocess.run([os.environ.get("CC", "cc"), "--version"], stdout=subprocess.PIPE, text=True).stdout
     R["meta"] = {"cpu": model, "cores": cores, "simd": " ".join(sorted(f for f in flags if f.startswith("avx"))),
                  "kernel": platform.release(), "python": platform.python_version(),

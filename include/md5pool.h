@@ -26,6 +26,13 @@
  * they return (POOL_EINVAL, POOL_ENOJOB, POOL_ETIMEDOUT, POOL_EFORKED, ...) leaves
  * every job as it was.
  *
+ * Latency: a job never waits for another job while a worker has room for it. A
+ * worker runs its jobs in slices of about a millisecond and takes new jobs into
+ * free lanes between two slices while the others run; a finished job's result
+ * reaches the host within about a slice of its completion, whatever else its
+ * worker still has to do. A short job submitted behind a long one on the same
+ * worker finishes in about its own run time.
+ *
  * Fork: in a child forked from the process that created a pool, every call on that
  * pool returns POOL_EFORKED and does nothing, except pool_destroy, which releases the
  * child's copy of the memory without touching the workers and returns POOL_OK.
@@ -96,7 +103,7 @@ typedef enum pool_status {
      */
     POOL_EWORKER = 6,
     /**
-     * The job ran past job_timeout_ms; its worker was killed (the job collected).
+     * The job ran past job_timeout_ms and was stopped (the job collected).
      */
     POOL_EJOBTIMEOUT = 7,
     /**
@@ -169,7 +176,10 @@ typedef struct pool_config {
      */
     uint32_t max_attempts;
     /**
-     * Limit on one attempt's run time in a worker; 0 = none.
+     * Limit on one attempt's run time, counted per job from when its worker
+     * starts it (time queued, in the host or inside a worker, does not count);
+     * the job is then stopped like a canceled one and finishes with
+     * POOL_EJOBTIMEOUT; 0 = none.
      */
     uint32_t job_timeout_ms;
     /**
@@ -215,7 +225,9 @@ typedef struct pool_stats {
     uint64_t jobs_retried;
     /**
      * Total workers started after pool_create's first set, for any reason
-     * (death, timeout, cancel, recycling).
+     * (death, a worker killed because it did not honour a cancel or timeout
+     * within 100 ms, recycling). A cancel or timeout the worker honours
+     * replaces nothing.
      */
     uint64_t worker_restarts;
 } pool_stats;
@@ -292,9 +304,11 @@ enum pool_status pool_wait_any(struct pool *p,
 int pool_fd(const struct pool *p);
 
 /**
- * Cancels an outstanding job: a queued one is dropped, a running one's worker is
- * killed and replaced, a finished one's result is discarded. It is then
- * collected with POOL_ECANCELED. POOL_ENOJOB for an unknown or collected id.
+ * Cancels an outstanding job: a queued one is dropped; a running one is stopped
+ * (its worker drops it and keeps running its other jobs; a worker that does not
+ * confirm within 100 ms is killed and replaced, and its other jobs re-run
+ * without counting an attempt); a finished one's result is discarded. It is
+ * then collected with POOL_ECANCELED. POOL_ENOJOB for an unknown or collected id.
  */
 enum pool_status pool_cancel(struct pool *p, uint64_t job);
 

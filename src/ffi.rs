@@ -45,7 +45,7 @@ pub enum pool_status {
     POOL_ENOJOB = 5,
     /// The job's worker died on each of max_attempts tries (the job collected).
     POOL_EWORKER = 6,
-    /// The job ran past job_timeout_ms; its worker was killed (the job collected).
+    /// The job ran past job_timeout_ms and was stopped (the job collected).
     POOL_EJOBTIMEOUT = 7,
     /// The job was canceled with pool_cancel (the job collected).
     POOL_ECANCELED = 8,
@@ -143,7 +143,10 @@ pub struct pool_config {
     pub queue_capacity: u32,
     /// Tries per job when its worker dies; 0 = 3.
     pub max_attempts: u32,
-    /// Limit on one attempt's run time in a worker; 0 = none.
+    /// Limit on one attempt's run time, counted per job from when its worker
+    /// starts it (time queued, in the host or inside a worker, does not count);
+    /// the job is then stopped like a canceled one and finishes with
+    /// POOL_EJOBTIMEOUT; 0 = none.
     pub job_timeout_ms: u32,
     /// Recycle a worker after this many jobs; 0 = never.
     pub max_jobs_per_worker: u32,
@@ -241,7 +244,9 @@ pub struct pool_stats {
     /// Total re-runs after a worker died.
     pub jobs_retried: u64,
     /// Total workers started after pool_create's first set, for any reason
-    /// (death, timeout, cancel, recycling).
+    /// (death, a worker killed because it did not honour a cancel or timeout
+    /// within 100 ms, recycling). A cancel or timeout the worker honours
+    /// replaces nothing.
     pub worker_restarts: u64,
 }
 
@@ -499,9 +504,11 @@ pub unsafe extern "C" fn pool_fd(p: *const pool) -> c_int {
     })
 }
 
-/// Cancels an outstanding job: a queued one is dropped, a running one's worker is
-/// killed and replaced, a finished one's result is discarded. It is then
-/// collected with POOL_ECANCELED. POOL_ENOJOB for an unknown or collected id.
+/// Cancels an outstanding job: a queued one is dropped; a running one is stopped
+/// (its worker drops it and keeps running its other jobs; a worker that does not
+/// confirm within 100 ms is killed and replaced, and its other jobs re-run
+/// without counting an attempt); a finished one's result is discarded. It is
+/// then collected with POOL_ECANCELED. POOL_ENOJOB for an unknown or collected id.
 #[no_mangle]
 pub unsafe extern "C" fn pool_cancel(p: *mut pool, job: u64) -> pool_status {
     ffi_boundary!({

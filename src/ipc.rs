@@ -147,7 +147,12 @@ impl FrameReader {
         let spare = self.buf.spare_capacity_mut();
         // SAFETY: `spare` is writable memory of `spare.len()` bytes owned by `buf`.
         let n = retry_eintr(|| unsafe {
-            libc::recv(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), flags)
+            libc::recv(
+                fd.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                flags,
+            )
         });
         match n {
             Ok(0) => ReadStatus::Closed,

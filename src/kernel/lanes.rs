@@ -59,7 +59,9 @@ impl Lanes {
         let mut steps = budget.as_nanos() as u64 / 300;
         loop {
             while self.running.len() < self.capacity {
-                let Some(j) = self.waiting.pop_front() else { break };
+                let Some(j) = self.waiting.pop_front() else {
+                    break;
+                };
                 events.started(j.tag);
                 self.running.push(j);
             }

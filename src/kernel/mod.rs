@@ -13,9 +13,9 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod lanes;
 #[cfg(target_arch = "x86_64")]
 mod multibuf;
-mod lanes;
 mod scalar;
 
 pub use lanes::{Events, Lanes};

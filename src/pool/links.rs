@@ -308,7 +308,11 @@ impl Links {
         self.map
             .values()
             .filter(|link| link.is_timed())
-            .flat_map(|l| l.in_flight.values().filter_map(|f| f.deadline.or(f.stop_by)))
+            .flat_map(|l| {
+                l.in_flight
+                    .values()
+                    .filter_map(|f| f.deadline.or(f.stop_by))
+            })
             .min()
     }
 
