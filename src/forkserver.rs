@@ -58,7 +58,7 @@ fn serve(control: OwnedFd, spec: &WorkerSpec, host: i32) -> ! {
     // SAFETY: setpgid on ourselves has no memory arguments.
     unsafe { libc::setpgid(0, 0) };
     sys::child_reset_signals(&[libc::SIGCHLD]);
-    sys::child_close_inherited_fds(&[control.as_raw_fd()]);
+    sys::child_park_inherited_fds(&[control.as_raw_fd()]);
     let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Server::new(control, spec).run()
     })) {

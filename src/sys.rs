@@ -261,6 +261,30 @@ pub fn child_close_inherited_fds(keep: &[RawFd]) {
     }
 }
 
+/// In the fork server: points every inherited descriptor but `keep` at /dev/null
+/// instead of closing it. What the host had open is released all the same, but
+/// the numbers stay taken, so no channel the fork server creates later can land
+/// on them: fork handlers the host's libraries registered with pthread_atfork
+/// (libuv closes and reopens its pipe in every child) run in each worker as it is
+/// forked, and must find their own old numbers, not the worker's channel.
+pub fn child_park_inherited_fds(keep: &[RawFd]) {
+    // SAFETY: opening /dev/null has no memory arguments but the literal path.
+    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if null < 0 {
+        return child_close_inherited_fds(keep);
+    }
+    // Stdio too, open or not: nothing may land on a stdio number.
+    for fd in open_fds().into_iter().chain(0..3) {
+        if fd != null && !keep.contains(&fd) {
+            // SAFETY: dup2 replaces a descriptor this single-threaded child owns and
+            // nothing refers to any more; the copy stays close-on-exec.
+            unsafe { libc::dup3(null, fd, libc::O_CLOEXEC) };
+        }
+    }
+    // SAFETY: `null` is ours and is not used after this.
+    unsafe { libc::close(null) };
+}
+
 /// close_range(2) where the kernel has it (5.9+); false on ENOSYS (kernel 3.10).
 fn close_all_but_with_close_range(keep: &[RawFd]) -> bool {
     let mut first: u32 = 0;
@@ -279,15 +303,18 @@ fn close_all_but_with_close_range(keep: &[RawFd]) -> bool {
     true
 }
 
-fn close_all_but_by_walking_proc(keep: &[RawFd]) {
-    let open: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
+/// The descriptors open in this process (every possible number without /proc).
+fn open_fds() -> Vec<RawFd> {
+    match std::fs::read_dir("/proc/self/fd") {
         Ok(dir) => dir
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
             .collect(),
-        // No /proc: close every number up to the descriptor limit.
         Err(_) => (0..max_fd()).collect(),
-    };
-    for fd in open {
+    }
+}
+
+fn close_all_but_by_walking_proc(keep: &[RawFd]) {
+    for fd in open_fds() {
         if keep.binary_search(&fd).is_err() {
             // SAFETY: see close_all_but_with_close_range. The read_dir descriptor
             // was closed when the iterator was dropped; closing its stale number
