@@ -13,5 +13,5 @@ $(BINDIR)/hashd: c_examples/hashd.c $(HEADER) | lib
 	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -Iinclude $< -o $@ $(LINK_POOL)
 
 test-hashd: lib $(BINDIR)/hashd
-	python3 tests/hashd_service.py --hashd $(BINDIR)/hashd
+	python3 tests/hashd_service.py --hashd $(BINDIR)/hashd --unit c_examples/hashd.service
 	python3 tests/hashd_load.py --hashd $(BINDIR)/hashd --lib $(SO_REAL)
