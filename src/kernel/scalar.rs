@@ -434,7 +434,7 @@ impl ChainState {
 
     /// One iteration by the generic path.
     #[cfg(test)]
-    fn step(&mut self) {
+    pub(crate) fn step(&mut self) {
         self.md5.update(&words_to_hex(&self.pending));
         self.pending = hex_words(self.md5.digest());
     }
