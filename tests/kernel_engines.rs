@@ -1,8 +1,11 @@
 //! The md5 chain kernel: known vectors, and every engine bit-identical to the scalar chain and
 //! to a straightforward reference on the `md-5` crate.
 
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
 use md5::{Digest, Md5};
-use md5pool::kernel::{md5_chain, Engine, EngineKind, Hex, JobInput};
+use md5pool::kernel::{md5_chain, Engine, EngineKind, Events, Hex, JobInput, Lanes};
 
 /// The obvious implementation: md-5 + hex, one copy of the state per iteration.
 fn reference(msg: &[u8], iterations: u64) -> Hex {
@@ -355,4 +358,219 @@ fn engine_selection() {
     }
     // An empty batch reports nothing.
     best.run(&[], &mut |_, _| panic!("no job to report"));
+}
+
+/// The events a `Lanes` reported, checked as they come: each job starts once, and finishes
+/// once, after it started.
+#[derive(Default)]
+struct Log {
+    started: HashSet<u64>,
+    finished: HashMap<u64, Hex>,
+}
+
+impl Events for Log {
+    fn started(&mut self, tag: u64) {
+        assert!(self.started.insert(tag), "job {tag} started twice");
+    }
+
+    fn finished(&mut self, tag: u64, hex: &Hex) {
+        assert!(
+            self.started.contains(&tag),
+            "job {tag} finished, never started"
+        );
+        assert!(
+            self.finished.insert(tag, *hex).is_none(),
+            "job {tag} finished twice"
+        );
+    }
+}
+
+/// A slice budget: none at all, a fraction of one iteration, a few iterations, or up to a
+/// millisecond, so that chains move between the scalar chain and the lanes at random
+/// iterations and slices end anywhere in a job.
+fn random_budget(rng: &mut Rng) -> Duration {
+    match rng.below(5) {
+        0 => Duration::ZERO,
+        1 => Duration::from_nanos(rng.below(300)),
+        2 => Duration::from_nanos(rng.below(20_000)),
+        3 => Duration::from_micros(rng.below(1_000)),
+        _ => Duration::from_millis(1),
+    }
+}
+
+#[test]
+fn lanes_capacity() {
+    for engine in engines() {
+        let want = match engine.kind() {
+            EngineKind::Scalar => 4,
+            EngineKind::Avx2 => 24,
+            EngineKind::Avx512 => 64,
+        };
+        let lanes = Lanes::new(engine);
+        assert_eq!(lanes.capacity(), want, "{}", engine.kind().name());
+        assert!(lanes.is_empty());
+    }
+}
+
+/// Jobs added in bursts between slices of random budgets, some removed (waiting, running or
+/// already finished): every job that is not removed finishes once with the reference result,
+/// a removed one never reports, and the counts stay right at every step.
+#[test]
+fn lanes_random_schedules_match_reference() {
+    let max_n = if cfg!(debug_assertions) { 200 } else { 3000 };
+    let mut rng = Rng(0x5eed_1a9e_5c4e_d01e);
+    let (msgs, iters) = random_jobs(&mut rng, 300, max_n);
+    let want: Vec<Hex> = msgs
+        .iter()
+        .zip(&iters)
+        .map(|(m, &n)| reference(m, n))
+        .collect();
+    for engine in engines() {
+        let name = engine.kind().name();
+        let mut rng = Rng(0x0dd_ba11_c0ff_ee00);
+        let mut lanes = Lanes::new(engine);
+        let mut log = Log::default();
+        let mut removed = HashSet::new();
+        let mut added = 0usize;
+        while added < msgs.len() || !lanes.is_empty() {
+            if rng.below(3) == 0 {
+                let burst = 1 + rng.below(lanes.capacity() as u64 + 4) as usize;
+                for _ in 0..burst.min(msgs.len() - added) {
+                    lanes.add(added as u64, &msgs[added], iters[added]);
+                    added += 1;
+                }
+            }
+            if added > 0 && rng.below(6) == 0 {
+                let tag = rng.below(added as u64);
+                let held = !log.finished.contains_key(&tag) && !removed.contains(&tag);
+                assert_eq!(lanes.remove(tag), held, "{name}: remove job {tag}");
+                if held {
+                    removed.insert(tag);
+                }
+            }
+            lanes.run(random_budget(&mut rng), &mut log);
+            assert!(lanes.running() <= lanes.capacity(), "{name}");
+            let held = added - log.finished.len() - removed.len();
+            assert_eq!(lanes.len(), held, "{name}: jobs held");
+        }
+        for (tag, want) in want.iter().enumerate() {
+            let tag = tag as u64;
+            match log.finished.get(&tag) {
+                Some(got) => {
+                    assert!(
+                        !removed.contains(&tag),
+                        "{name}: job {tag} removed, then reported"
+                    );
+                    assert_eq!(
+                        s(got),
+                        s(want),
+                        "{name}: job {tag} (len {}, {} iterations)",
+                        msgs[tag as usize].len(),
+                        iters[tag as usize]
+                    );
+                }
+                None => assert!(removed.contains(&tag), "{name}: job {tag} lost"),
+            }
+        }
+    }
+}
+
+/// A long job alone (on the scalar chain) while short jobs come and go beside it: it moves
+/// into a lane and back at many random iterations, and still ends with the right result.
+/// Lengths 0-40 cover every byte offset, both phases and two-block finals; the short jobs
+/// have 1-40 iterations, so some finish while they are brought to the lanes' phase.
+#[test]
+fn lanes_lone_job_moves_between_scalar_chain_and_lanes() {
+    let long_n = if cfg!(debug_assertions) { 400 } else { 20_000 };
+    let mut rng = Rng(0xfeed_face_dead_beef);
+    for engine in engines() {
+        let name = engine.kind().name();
+        for len in (0..=40).step_by(if cfg!(debug_assertions) { 13 } else { 3 }) {
+            let long_msg = rng.bytes(len);
+            let mut lanes = Lanes::new(engine);
+            let mut log = Log::default();
+            let mut want = HashMap::new();
+            lanes.add(0, &long_msg, long_n);
+            want.insert(0, reference(&long_msg, long_n));
+            let mut tag = 1;
+            while !lanes.is_empty() {
+                if rng.below(2) == 0 {
+                    let len = rng.below(70) as usize;
+                    let msg = rng.bytes(len);
+                    let n = 1 + rng.below(40);
+                    lanes.add(tag, &msg, n);
+                    want.insert(tag, reference(&msg, n));
+                    tag += 1;
+                }
+                // A few iterations at most: the short jobs finish within a slice or two.
+                lanes.run(Duration::from_nanos(rng.below(3_000)), &mut log);
+            }
+            assert_eq!(log.finished.len(), want.len(), "{name}, len {len}");
+            for (tag, w) in &want {
+                assert_eq!(s(&log.finished[tag]), s(w), "{name}, len {len}: job {tag}");
+            }
+        }
+    }
+}
+
+/// A short job added behind a long one finishes first, on every engine: it takes a free
+/// lane (or, on the scalar engine, a time-shared chain) instead of waiting.
+#[test]
+fn lanes_short_job_does_not_wait_behind_long_one() {
+    for engine in engines() {
+        let mut lanes = Lanes::new(engine);
+        let mut log = Log::default();
+        lanes.add(1, b"long", u64::MAX);
+        lanes.run(Duration::from_millis(1), &mut log);
+        lanes.add(2, b"short", 1000);
+        for _ in 0..20 {
+            lanes.run(Duration::from_millis(1), &mut log);
+        }
+        let name = engine.kind().name();
+        assert_eq!(
+            s(&log.finished[&2]),
+            s(&reference(b"short", 1000)),
+            "{name}"
+        );
+        assert!(!log.finished.contains_key(&1), "{name}");
+        assert_eq!((lanes.len(), lanes.running()), (1, 1), "{name}");
+        assert!(lanes.remove(1), "{name}");
+        assert!(!lanes.remove(1), "{name}");
+        assert!(lanes.is_empty(), "{name}");
+    }
+}
+
+/// Only a job that finished is reported, and a slice without a budget only starts jobs.
+#[test]
+fn lanes_events_follow_the_jobs() {
+    for engine in engines() {
+        let name = engine.kind().name();
+        let mut lanes = Lanes::new(engine);
+        let mut log = Log::default();
+        lanes.run(Duration::from_millis(1), &mut log);
+        assert!(log.started.is_empty(), "{name}: nothing to start");
+        let cap = lanes.capacity() as u64;
+        for tag in 0..cap + 2 {
+            lanes.add(tag, b"x", 1 << 40);
+        }
+        lanes.add(cap + 2, b"one", 1);
+        assert!(log.started.is_empty(), "{name}: add reports nothing");
+        assert_eq!(lanes.len() as u64, cap + 3, "{name}");
+        lanes.run(Duration::ZERO, &mut log);
+        // The lanes are full; the one-iteration job needed none and is done already.
+        assert_eq!(log.started.len() as u64, cap + 1, "{name}");
+        assert_eq!(
+            s(&log.finished[&(cap + 2)]),
+            s(&reference(b"one", 1)),
+            "{name}"
+        );
+        assert_eq!(lanes.running() as u64, cap, "{name}");
+        // A removed running job frees its lane for the first waiting one.
+        assert!(lanes.remove(0), "{name}");
+        lanes.run(Duration::ZERO, &mut log);
+        assert!(log.started.contains(&cap), "{name}");
+        assert!(!log.started.contains(&(cap + 1)), "{name}");
+        assert!(lanes.remove(cap + 1), "{name}: a waiting job");
+        assert_eq!(lanes.len() as u64, cap, "{name}");
+    }
 }

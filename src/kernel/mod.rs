@@ -138,21 +138,17 @@ impl Engine {
     /// A lane whose job finishes takes the next job at once; a lone job runs on the scalar
     /// chain.
     pub fn run(&self, jobs: &[JobInput<'_>], done: &mut dyn FnMut(usize, &Hex)) {
-        if jobs.len() <= 1 {
-            return run_scalar(jobs, done);
+        struct Report<'a>(&'a mut dyn FnMut(usize, &Hex));
+        impl Events for Report<'_> {
+            fn started(&mut self, _tag: u64) {}
+            fn finished(&mut self, tag: u64, hex: &Hex) {
+                (self.0)(tag as usize, hex)
+            }
         }
-        match self.inner {
-            Inner::Scalar => run_scalar(jobs, done),
-            #[cfg(target_arch = "x86_64")]
-            Inner::Avx2(k) => multibuf::run(k, jobs, done),
-            #[cfg(target_arch = "x86_64")]
-            Inner::Avx512(k) => multibuf::run(k, jobs, done),
+        let mut lanes = Lanes::new(*self);
+        for (index, job) in jobs.iter().enumerate() {
+            lanes.add(index as u64, job.msg, job.iterations);
         }
-    }
-}
-
-fn run_scalar(jobs: &[JobInput<'_>], done: &mut dyn FnMut(usize, &Hex)) {
-    for (index, job) in jobs.iter().enumerate() {
-        done(index, &md5_chain(job.msg, job.iterations));
+        lanes.run(std::time::Duration::MAX, &mut Report(done));
     }
 }

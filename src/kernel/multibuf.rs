@@ -9,8 +9,9 @@
 //! only in their byte offset `p`, which the kernels apply when they turn a new digest into
 //! cells (a per-lane funnel shift plus a three-stage per-lane word barrel shift).
 
-use super::scalar::{window, words_to_hex, ChainState};
-use super::{Hex, JobInput};
+use super::lanes::{Chain, Driver, Events};
+use super::scalar::{Cells, Cursor};
+use super::Hex;
 
 /// The most lanes any engine uses (4 groups of 16).
 pub(crate) const MAX_LANES: usize = 64;
@@ -96,7 +97,7 @@ pub(crate) fn fresh(rows: &Rows) -> &Rows {
 pub(crate) type Rows = [[u32; MAX_LANES]; NROWS];
 
 /// A SIMD kernel: runs iterations on the lane table.
-pub(crate) trait Kernel: Copy {
+pub(crate) trait Kernel: Copy + Send + 'static {
     /// Lanes per vector.
     const WIDTH: usize;
     /// Vectors (groups) in flight at full throughput.
@@ -105,35 +106,31 @@ pub(crate) trait Kernel: Copy {
     /// `phase_b`. The lanes with `p >= 24` (two-block finals in "A" iterations) are all in
     /// the first `long_groups` groups.
     fn iters(&self, rows: &mut Rows, groups: usize, phase_b: bool, n: u64, long_groups: usize);
+    /// Estimated time of one iteration on `groups` groups, `long_groups` of them with lanes
+    /// whose "A" finals take two blocks, in ns (at least 1).
+    fn iteration_ns(groups: usize, long_groups: usize) -> u64;
 }
 
+/// A job in a lane: its caller's tag and the iterations it has left.
 #[derive(Clone, Copy)]
 struct Slot {
-    job: usize,
+    tag: u64,
     remaining: u64,
 }
 
-/// Puts a chain (whose next iteration has the engine's phase) into lane `l`.
-fn load_lane(rows: &mut Rows, l: usize, st: &ChainState, phase_b: bool) {
-    let win = window(st);
-    let len = st.md5.len;
-    let p = (len % 32) as u32;
+/// Puts a chain (whose next iteration has the lanes' phase) into lane `l`.
+fn load_lane(rows: &mut Rows, l: usize, c: &Cursor) {
     for i in 0..4 {
-        rows[R_S + i][l] = st.md5.s[i];
+        rows[R_S + i][l] = c.s[i];
     }
     for j in 0..8 {
-        if phase_b {
-            rows[R_P + j][l] = win[j];
-            rows[R_Q + j][l] = win[8 + j];
-        } else {
-            rows[R_P + j][l] = win[8 + j];
-            rows[R_Q + j][l] = 0;
-        }
-        rows[R_T + j][l] = win[16 + j];
+        rows[R_P + j][l] = c.cells.p[j];
+        rows[R_Q + j][l] = c.cells.q[j];
+        rows[R_T + j][l] = c.cells.t[j];
     }
-    let bits = len.wrapping_add(32).wrapping_mul(8);
-    rows[R_LEN][l] = bits as u32;
-    rows[R_LEN + 1][l] = (bits >> 32) as u32;
+    rows[R_LEN][l] = c.bits as u32;
+    rows[R_LEN + 1][l] = (c.bits >> 32) as u32;
+    let p = c.p();
     let (q, sh) = ((p / 4) as usize, 8 * (p % 4));
     rows[R_SHIFT][l] = sh;
     for b in 0..3 {
@@ -151,36 +148,22 @@ fn load_lane(rows: &mut Rows, l: usize, st: &ChainState, phase_b: bool) {
     rows[R_SHORT][l] = if p < 24 { !0 } else { 0 };
 }
 
-fn lane_len(rows: &Rows, l: usize) -> u64 {
-    let bits = u64::from(rows[R_LEN][l]) | u64::from(rows[R_LEN + 1][l]) << 32;
-    (bits / 8).wrapping_sub(32)
-}
-
-/// The cells of lane `l` as `[Cfull_{i-2} | Cfull_{i-1} | Ctail_{i-1}]`, when the next
-/// iteration has phase `phase_b`.
-fn lane_window(rows: &Rows, l: usize, phase_b: bool) -> [u32; 24] {
-    let mut w = [0u32; 24];
-    for j in 0..8 {
-        if phase_b {
-            w[j] = rows[R_P + j][l];
-            w[8 + j] = rows[R_Q + j][l];
-        } else {
-            w[8 + j] = rows[R_P + j][l];
-        }
-        w[16 + j] = rows[R_T + j][l];
+/// The chain in lane `l` (the inverse of [`load_lane`]).
+fn lane_cursor(rows: &Rows, l: usize) -> Cursor {
+    let mut c = Cursor {
+        s: [0; 4],
+        cells: Cells::default(),
+        bits: u64::from(rows[R_LEN][l]) | u64::from(rows[R_LEN + 1][l]) << 32,
+    };
+    for i in 0..4 {
+        c.s[i] = rows[R_S + i][l];
     }
-    w
-}
-
-/// The chain in lane `l`, when the next iteration has phase `phase_b`.
-fn lane_chain(rows: &Rows, l: usize, phase_b: bool) -> ChainState {
-    let s = [
-        rows[R_S][l],
-        rows[R_S + 1][l],
-        rows[R_S + 2][l],
-        rows[R_S + 3][l],
-    ];
-    ChainState::from_window(s, lane_len(rows, l), &lane_window(rows, l, phase_b))
+    for j in 0..8 {
+        c.cells.p[j] = rows[R_P + j][l];
+        c.cells.q[j] = rows[R_Q + j][l];
+        c.cells.t[j] = rows[R_T + j][l];
+    }
+    c
 }
 
 fn swap_lanes(rows: &mut Rows, a: usize, b: usize) {
@@ -195,128 +178,208 @@ fn move_lane(rows: &mut Rows, from: usize, to: usize) {
     }
 }
 
-/// Takes jobs until one needs the SIMD lanes (and puts it in lane `l`); finishes the jobs that
-/// end within the scalar iterations that bring them to the engine's phase.
-fn take(
-    jobs: &[JobInput<'_>],
-    rows: &mut Rows,
-    l: usize,
+/// The running jobs of a SIMD engine: a lone job on the scalar chain (it is faster there than
+/// one lane of a vector), two or more in lanes that all run in lockstep, in as few groups as
+/// hold them.
+pub(crate) struct Simd<K: Kernel> {
+    k: K,
+    rows: Box<Rows>,
+    slots: [Option<Slot>; MAX_LANES],
+    /// Jobs in lanes.
+    active: usize,
+    /// Groups in use (vectors of `K::WIDTH` lanes).
+    groups: usize,
+    /// Whether the lanes' next iteration is a "B" one.
     phase_b: bool,
-    next: &mut usize,
-    done: &mut dyn FnMut(usize, &Hex),
-) -> Option<Slot> {
-    while let Some(job) = jobs.get(*next) {
-        let index = *next;
-        *next += 1;
-        let mut st = ChainState::start(job.msg);
-        let mut remaining = job.iterations.saturating_sub(1);
-        if remaining > 0 && (st.md5.len % 64 >= 32) != phase_b {
-            st.step();
-            remaining -= 1;
-        }
-        if remaining == 0 {
-            done(index, &words_to_hex(&st.pending));
-            continue;
-        }
-        load_lane(rows, l, &st, phase_b);
-        return Some(Slot {
-            job: index,
-            remaining,
-        });
-    }
-    None
+    /// The lone job, on the scalar chain (only while no lane is in use).
+    solo: Option<Chain>,
 }
 
-/// Runs every job on kernel `k`, calling `done` as each finishes.
-pub(crate) fn run<K: Kernel>(k: K, jobs: &[JobInput<'_>], done: &mut dyn FnMut(usize, &Hex)) {
-    let width = K::WIDTH;
-    let mut groups = jobs.len().div_ceil(width).clamp(1, K::MAX_GROUPS);
-    let mut rows: Rows = [[0; MAX_LANES]; NROWS];
-    let mut slots: [Option<Slot>; MAX_LANES] = [None; MAX_LANES];
-    let mut next = 0usize;
-    let mut phase_b = false;
-
-    for (l, slot) in slots.iter_mut().enumerate().take(groups * width) {
-        *slot = take(jobs, &mut rows, l, phase_b, &mut next, done);
+impl<K: Kernel> Simd<K> {
+    pub(crate) fn new(k: K) -> Simd<K> {
+        Simd {
+            k,
+            rows: Box::new([[0; MAX_LANES]; NROWS]),
+            slots: [None; MAX_LANES],
+            active: 0,
+            groups: 1,
+            phase_b: false,
+            solo: None,
+        }
     }
-    loop {
-        let lanes = groups * width;
-        let active = slots[..lanes].iter().filter(|s| s.is_some()).count();
-        if active == 0 {
-            break;
-        }
-        if next >= jobs.len() {
-            if active == 1 {
-                // A lone job runs at scalar speed.
-                if let Some((l, Some(s))) =
-                    slots[..lanes].iter().enumerate().find(|(_, s)| s.is_some())
-                {
-                    let st = lane_chain(&rows, l, phase_b);
-                    done(s.job, &words_to_hex(&st.run(s.remaining)));
-                }
-                break;
-            }
-            let need = active.div_ceil(width);
-            if need < groups {
-                // Fewer groups: pack the active lanes at the front.
-                let mut to = 0;
-                for from in 0..lanes {
-                    if let Some(s) = slots[from] {
-                        if from != to {
-                            move_lane(&mut rows, from, to);
-                            slots[to] = Some(s);
-                            slots[from] = None;
-                        }
-                        to += 1;
-                    }
-                }
-                groups = need;
-                continue;
+
+    /// Puts `job` in the lowest free lane, first bringing it to the lanes' phase with one
+    /// scalar iteration; returns its hex instead if that iteration was its last.
+    fn load(&mut self, mut job: Chain, left: &mut u64) -> Option<Hex> {
+        if self.active == 0 {
+            self.phase_b = job.cursor.phase_b();
+        } else if job.cursor.phase_b() != self.phase_b {
+            if let Some(hex) = job.advance(1, left) {
+                return Some(hex);
             }
         }
-        // Lanes with two-block finals first, so that only their groups pay for the extra block.
+        let l = (self.slots.iter().position(Option::is_none))
+            .expect("a free lane: jobs start only below the capacity");
+        self.groups = self.groups.max(l / K::WIDTH + 1);
+        load_lane(&mut self.rows, l, &job.cursor);
+        self.slots[l] = Some(Slot {
+            tag: job.tag,
+            remaining: job.remaining,
+        });
+        self.active += 1;
+        None
+    }
+
+    /// Moves the last job in a lane to the scalar chain.
+    fn unload_last(&mut self) {
+        if let Some(l) = self.slots.iter().position(Option::is_some) {
+            if let Some(slot) = self.slots[l].take() {
+                self.active = 0;
+                self.solo = Some(Chain {
+                    tag: slot.tag,
+                    cursor: lane_cursor(&self.rows, l),
+                    remaining: slot.remaining,
+                });
+            }
+        }
+    }
+
+    /// Packs the jobs into the first lanes when they fit in fewer groups.
+    fn shrink(&mut self) {
+        let need = self.active.div_ceil(K::WIDTH).max(1);
+        if need >= self.groups {
+            return;
+        }
+        let mut to = 0;
+        for from in 0..self.groups * K::WIDTH {
+            if let Some(s) = self.slots[from] {
+                if from != to {
+                    move_lane(&mut self.rows, from, to);
+                    self.slots[to] = Some(s);
+                    self.slots[from] = None;
+                }
+                to += 1;
+            }
+        }
+        self.groups = need;
+    }
+
+    /// Puts the lanes with two-block finals first, so that only their groups pay for the
+    /// extra block; returns how many groups hold them.
+    fn long_lanes_first(&mut self) -> usize {
+        let lanes = self.groups * K::WIDTH;
         let is_long = |rows: &Rows, slots: &[Option<Slot>], l: usize| {
             slots[l].is_some() && rows[R_SHORT][l] == 0
         };
         let (mut i, mut j) = (0, lanes - 1);
         while i < j {
-            if is_long(&rows, &slots, i) {
+            if is_long(&self.rows, &self.slots, i) {
                 i += 1;
-            } else if !is_long(&rows, &slots, j) {
+            } else if !is_long(&self.rows, &self.slots, j) {
                 j -= 1;
             } else {
-                swap_lanes(&mut rows, i, j);
-                slots.swap(i, j);
+                swap_lanes(&mut self.rows, i, j);
+                self.slots.swap(i, j);
             }
         }
-        // Run until the next lane finishes, but never past a wrap of a length's low word.
+        let long = (0..lanes)
+            .filter(|&l| is_long(&self.rows, &self.slots, l))
+            .count();
+        long.div_ceil(K::WIDTH)
+    }
+
+    /// Runs the lanes until the next one finishes, or for about `left` ns (at least one
+    /// iteration).
+    fn step_lanes(&mut self, left: &mut u64, events: &mut dyn Events) {
+        self.shrink();
+        let long_groups = self.long_lanes_first();
+        let lanes = self.groups * K::WIDTH;
+        // Never past a wrap of a length's low word.
         let mut n = u64::MAX;
-        let mut long = 0;
-        for (l, s) in slots[..lanes].iter().enumerate() {
+        for (l, s) in self.slots[..lanes].iter().enumerate() {
             if let Some(s) = s {
                 n = n.min(s.remaining);
-                let lo = u64::from(rows[R_LEN][l]);
+                let lo = u64::from(self.rows[R_LEN][l]);
                 n = n.min(((1u64 << 32) - lo).div_ceil(256));
-                long += usize::from(rows[R_SHORT][l] == 0);
             }
         }
-        let before: [u32; MAX_LANES] = rows[R_LEN];
-        k.iters(&mut rows, groups, phase_b, n, long.div_ceil(width));
-        phase_b ^= n % 2 == 1;
+        let cost = K::iteration_ns(self.groups, long_groups);
+        n = n.min((*left / cost).max(1));
+        *left = left.saturating_sub(n.saturating_mul(cost));
+        let before: [u32; MAX_LANES] = self.rows[R_LEN];
+        self.k
+            .iters(&mut self.rows, self.groups, self.phase_b, n, long_groups);
+        self.phase_b ^= n % 2 == 1;
         for l in 0..lanes {
             // The kernel adds 256 bits to the low word per iteration; `n` was capped so that
             // it wraps at most once, at the very end.
             if u64::from(before[l]) + 256 * n >= 1 << 32 {
-                rows[R_LEN + 1][l] = rows[R_LEN + 1][l].wrapping_add(1);
+                self.rows[R_LEN + 1][l] = self.rows[R_LEN + 1][l].wrapping_add(1);
             }
-            if let Some(s) = &mut slots[l] {
+            if let Some(s) = &mut self.slots[l] {
                 s.remaining -= n;
                 if s.remaining == 0 {
-                    let st = lane_chain(&rows, l, phase_b);
-                    done(s.job, &words_to_hex(&st.pending));
-                    slots[l] = take(jobs, &mut rows, l, phase_b, &mut next, done);
+                    let tag = s.tag;
+                    self.slots[l] = None;
+                    self.active -= 1;
+                    events.finished(tag, &lane_cursor(&self.rows, l).hex());
                 }
             }
+        }
+    }
+}
+
+impl<K: Kernel> Driver for Simd<K> {
+    fn capacity(&self) -> usize {
+        K::WIDTH * K::MAX_GROUPS
+    }
+
+    fn running(&self) -> usize {
+        self.active + usize::from(self.solo.is_some())
+    }
+
+    fn start(&mut self, job: Chain, left: &mut u64) -> Option<Hex> {
+        if self.running() == 0 {
+            self.solo = Some(job);
+            return None;
+        }
+        if let Some(solo) = self.solo.take() {
+            // The first job in a lane sets the phase: it cannot finish on the way.
+            self.load(solo, left);
+        }
+        self.load(job, left)
+    }
+
+    fn remove(&mut self, tag: u64) -> bool {
+        if self.solo.is_some_and(|s| s.tag == tag) {
+            self.solo = None;
+            return true;
+        }
+        match self
+            .slots
+            .iter()
+            .position(|s| s.is_some_and(|s| s.tag == tag))
+        {
+            Some(l) => {
+                self.slots[l] = None;
+                self.active -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn step(&mut self, left: &mut u64, events: &mut dyn Events) {
+        if self.active == 1 {
+            self.unload_last();
+        }
+        if let Some(solo) = &mut self.solo {
+            if let Some(hex) = solo.advance(u64::MAX, left) {
+                events.finished(solo.tag, &hex);
+                self.solo = None;
+            }
+        } else if self.active > 0 {
+            self.step_lanes(left, events);
         }
     }
 }

@@ -394,15 +394,6 @@ pub(crate) fn words_to_hex(h: &[u32; 8]) -> Hex {
     out
 }
 
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub(crate) fn hex_to_words(h: &Hex) -> [u32; 8] {
-    let mut w = [0u32; 8];
-    for (wi, c) in w.iter_mut().zip(h.chunks_exact(4)) {
-        *wi = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-    }
-    w
-}
-
 /// A chain between iterations: the running MD5 state (with its buffered bytes) and the
 /// hex digest produced by the last iteration, not yet appended.
 #[derive(Clone, Copy)]
@@ -414,7 +405,7 @@ pub(crate) struct ChainState {
 /// The 96-byte window of the stream around the pending hex, as 24 words:
 /// `[Cfull_{i-2} | Cfull_{i-1} | Ctail_{i-1}]` (see the module docs). The first cell is only
 /// meaningful when the next iteration is a "B" one.
-pub(crate) fn window(st: &ChainState) -> [u32; 24] {
+fn window(st: &ChainState) -> [u32; 24] {
     let len = st.md5.len;
     let p = (len % 32) as usize;
     let r = (len % 64) as usize;
@@ -442,31 +433,10 @@ impl ChainState {
     }
 
     /// One iteration by the generic path.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[cfg(test)]
     pub(crate) fn step(&mut self) {
         self.md5.update(&words_to_hex(&self.pending));
         self.pending = hex_words(self.md5.digest());
-    }
-
-    /// Rebuilds a chain from cells (the inverse of [`window`]): `len` bytes appended so far,
-    /// `win` = `[Cfull_{i-2} | Cfull_{i-1} | Ctail_{i-1}]`.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    pub(crate) fn from_window(s: [u32; 4], len: u64, win: &[u32; 24]) -> ChainState {
-        let p = (len % 32) as usize;
-        let r = (len % 64) as usize;
-        let mut bytes = [0u8; 96];
-        for (c, w) in bytes.chunks_exact_mut(4).zip(win) {
-            c.copy_from_slice(&w.to_le_bytes());
-        }
-        let mut buf = [0u8; 64];
-        let start = 32 + p - r;
-        buf[..r].copy_from_slice(&bytes[start..start + r]);
-        let mut hex = [0u8; 32];
-        hex.copy_from_slice(&bytes[32 + p..64 + p]);
-        ChainState {
-            md5: Md5 { s, len, buf },
-            pending: hex_to_words(&hex),
-        }
     }
 
     /// Runs `n` more iterations with the fast steady-state loop; returns the last hex.
@@ -474,41 +444,112 @@ impl ChainState {
         if n == 0 {
             return self.pending;
         }
-        let len = self.md5.len;
-        let p = (len % 32) as u32;
-        let win = window(self);
-        let mut cells = Cells {
-            p: [0; 8],
-            q: [0; 8],
-            t: [0; 8],
-        };
-        let phase_b = len % 64 >= 32;
-        if phase_b {
+        Cursor::from_chain(self).advance(n)
+    }
+}
+
+/// Measured by `examples/kernel_bench.rs` (`scalar` mode) on the reference machine.
+const SCALAR_ITERATION_NS: u64 = 112;
+const SCALAR_LONG_ITERATION_NS: u64 = 150;
+
+/// The 32-byte cells around a chain's pending hex (see the module docs).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Cells {
+    pub(crate) p: [u32; 8],
+    pub(crate) q: [u32; 8],
+    pub(crate) t: [u32; 8],
+}
+
+/// A chain between iterations in the form the fast loop and the SIMD lanes work on: the
+/// running state `s`, the cells and the bit length at the next final block. Before an "A"
+/// iteration `P` = `Cfull_{i-1}` (`Q` is unused); before a "B" iteration `P` = `Cfull_{i-2}`
+/// and `Q` = `Cfull_{i-1}`; `T` = `Ctail_{i-1}` in both. A lane of the lane table holds the
+/// same words, so a chain moves between the scalar loop and a lane by copying them.
+#[derive(Clone, Copy)]
+pub(crate) struct Cursor {
+    pub(crate) s: [u32; 4],
+    pub(crate) cells: Cells,
+    pub(crate) bits: u64,
+}
+
+impl Cursor {
+    pub(crate) fn from_chain(st: &ChainState) -> Cursor {
+        let win = window(st);
+        let mut cells = Cells::default();
+        if st.md5.len % 64 >= 32 {
             cells.p.copy_from_slice(&win[0..8]);
             cells.q.copy_from_slice(&win[8..16]);
         } else {
             cells.p.copy_from_slice(&win[8..16]);
         }
         cells.t.copy_from_slice(&win[16..24]);
-        let bits = len.wrapping_add(32).wrapping_mul(8);
-        match p / 4 {
-            0 => run_loop::<0>(self.md5.s, cells, bits, p, phase_b, n),
-            1 => run_loop::<1>(self.md5.s, cells, bits, p, phase_b, n),
-            2 => run_loop::<2>(self.md5.s, cells, bits, p, phase_b, n),
-            3 => run_loop::<3>(self.md5.s, cells, bits, p, phase_b, n),
-            4 => run_loop::<4>(self.md5.s, cells, bits, p, phase_b, n),
-            5 => run_loop::<5>(self.md5.s, cells, bits, p, phase_b, n),
-            6 => run_loop::<6>(self.md5.s, cells, bits, p, phase_b, n),
-            _ => run_loop::<7>(self.md5.s, cells, bits, p, phase_b, n),
+        Cursor {
+            s: st.md5.s,
+            cells,
+            bits: st.md5.len.wrapping_add(32).wrapping_mul(8),
         }
     }
-}
 
-#[derive(Clone, Copy)]
-struct Cells {
-    p: [u32; 8],
-    q: [u32; 8],
-    t: [u32; 8],
+    /// Bytes appended so far (modulo 2^61, which keeps every bit MD5 uses).
+    fn len(&self) -> u64 {
+        (self.bits / 8).wrapping_sub(32)
+    }
+
+    /// The byte offset of the pending hex in its cell (`len % 32`), fixed for the whole chain.
+    pub(crate) fn p(&self) -> u32 {
+        (self.len() % 32) as u32
+    }
+
+    /// Whether the next iteration is a "B" one.
+    pub(crate) fn phase_b(&self) -> bool {
+        self.len() % 64 >= 32
+    }
+
+    /// The pending hex: the last iteration's result.
+    pub(crate) fn hex(&self) -> Hex {
+        let mut win = [0u32; 24];
+        if self.phase_b() {
+            win[0..8].copy_from_slice(&self.cells.p);
+            win[8..16].copy_from_slice(&self.cells.q);
+        } else {
+            win[8..16].copy_from_slice(&self.cells.p);
+        }
+        win[16..24].copy_from_slice(&self.cells.t);
+        let mut bytes = [0u8; 96];
+        for (c, w) in bytes.chunks_exact_mut(4).zip(&win) {
+            c.copy_from_slice(&w.to_le_bytes());
+        }
+        let p = self.p() as usize;
+        let mut hex = [0u8; 32];
+        hex.copy_from_slice(&bytes[32 + p..64 + p]);
+        hex
+    }
+
+    /// Estimated time of one iteration on the scalar chain, in ns: 1.5 blocks, or 2 when the
+    /// "A" finals take two blocks (`p >= 24`).
+    pub(crate) fn iteration_ns(&self) -> u64 {
+        if self.p() >= 24 {
+            SCALAR_LONG_ITERATION_NS
+        } else {
+            SCALAR_ITERATION_NS
+        }
+    }
+
+    /// Runs `n >= 1` more iterations with the fast steady-state loop, in place; returns the
+    /// last hex.
+    pub(crate) fn advance(&mut self, n: u64) -> [u32; 8] {
+        debug_assert!(n > 0);
+        match self.p() / 4 {
+            0 => run_loop::<0>(self, n),
+            1 => run_loop::<1>(self, n),
+            2 => run_loop::<2>(self, n),
+            3 => run_loop::<3>(self, n),
+            4 => run_loop::<4>(self, n),
+            5 => run_loop::<5>(self, n),
+            6 => run_loop::<6>(self, n),
+            _ => run_loop::<7>(self, n),
+        }
+    }
 }
 
 /// `HEX_SHIFTED[s][k][v]` = the two hex digits of byte `v` (first digit lowest), shifted
@@ -645,68 +686,70 @@ fn digest_b(s: [u32; 4], x: [u32; 4], lo: usize, t: &[u32; 8], bits: u64) -> [u3
 /// `late` masks; the digest's word 0 is ready three steps before its word 1, so the steps
 /// that use only word 0's hex overlap the digest's last steps.
 #[inline(never)]
-fn run_loop<const Q: usize>(
-    mut s: [u32; 4],
-    mut c: Cells,
-    mut bits: u64,
-    p: u32,
-    phase_b: bool,
-    mut n: u64,
-) -> [u32; 8] {
+fn run_loop<const Q: usize>(cursor: &mut Cursor, mut n: u64) -> [u32; 8] {
+    let Cursor {
+        mut s,
+        cells: mut c,
+        mut bits,
+    } = *cursor;
+    let p = cursor.p();
     let sh = 8 * (p % 4);
     let lut = &HEX_SHIFTED[(p % 4) as usize];
     debug_assert!(n > 0);
     // The last digest (its plain hex is the result; every path below sets it, as n > 0).
     let mut d = [0u32; 4];
-    if phase_b {
+    if cursor.phase_b() {
         // One B iteration to align on turns (`c.q` holds the second `Cfull`).
         s = compress(s, |i| if i < 8 { c.p[i] } else { c.q[i - 8] });
         d = digest_b(s, s, 0, &c.t, bits);
         (c.p, c.t) = build::<Q>(&shifted_hex(d, lut), &c.t, sh);
         bits = bits.wrapping_add(256);
         n -= 1;
-        if n == 0 {
-            return hex_words(d);
+    }
+    if n > 0 {
+        // `pre` = steps 0..Q of the next A digest (and B full block), from `s` over `c.p`.
+        let mut pre = s;
+        steps(&mut pre, 0, Q, 0, |i| c.p[i]);
+        while n >= 2 {
+            // Steps Q..8+Q, shared by the A digest and the B full block; from step Q on, the
+            // words come from the last hex.
+            let mut x = pre;
+            let late = late_words(Q, 8);
+            steps(&mut x, Q, 8 + Q, late, |i| {
+                if i < 8 {
+                    c.p[i]
+                } else {
+                    c.t[i - 8]
+                }
+            });
+            let da = digest_a::<Q>(s, x, 8 + Q, late, &c, bits);
+            let (full, tail) = build::<Q>(&shifted_hex(da, lut), &c.t, sh);
+            // B full block, from step 8+Q on, where its words come from A's hex.
+            let late = late_words(8 + Q, 16);
+            let s2 = finish(
+                s,
+                x,
+                8 + Q,
+                late,
+                |i| if i < 8 { c.p[i] } else { full[i - 8] },
+            );
+            // Steps 0..Q of the B digest, shared by the next A digest.
+            pre = s2;
+            steps(&mut pre, 0, Q, 0, |i| tail[i]);
+            d = digest_b(s2, pre, Q, &tail, bits.wrapping_add(256));
+            (c.p, c.t) = build::<Q>(&shifted_hex(d, lut), &tail, sh);
+            s = s2;
+            bits = bits.wrapping_add(512);
+            n -= 2;
+        }
+        if n == 1 {
+            // A last A iteration: its cells become `Q` and `T` of a "B" position.
+            d = digest_a::<Q>(s, pre, Q, 0, &c, bits);
+            (c.q, c.t) = build::<Q>(&shifted_hex(d, lut), &c.t, sh);
+            bits = bits.wrapping_add(256);
         }
     }
-    // `pre` = steps 0..Q of the next A digest (and B full block), from `s` over `c.p`.
-    let mut pre = s;
-    steps(&mut pre, 0, Q, 0, |i| c.p[i]);
-    while n >= 2 {
-        // Steps Q..8+Q, shared by the A digest and the B full block; from step Q on, the
-        // words come from the last hex.
-        let mut x = pre;
-        let late = late_words(Q, 8);
-        steps(&mut x, Q, 8 + Q, late, |i| {
-            if i < 8 {
-                c.p[i]
-            } else {
-                c.t[i - 8]
-            }
-        });
-        let da = digest_a::<Q>(s, x, 8 + Q, late, &c, bits);
-        let (full, tail) = build::<Q>(&shifted_hex(da, lut), &c.t, sh);
-        // B full block, from step 8+Q on, where its words come from A's hex.
-        let late = late_words(8 + Q, 16);
-        let s2 = finish(
-            s,
-            x,
-            8 + Q,
-            late,
-            |i| if i < 8 { c.p[i] } else { full[i - 8] },
-        );
-        // Steps 0..Q of the B digest, shared by the next A digest.
-        pre = s2;
-        steps(&mut pre, 0, Q, 0, |i| tail[i]);
-        d = digest_b(s2, pre, Q, &tail, bits.wrapping_add(256));
-        (c.p, c.t) = build::<Q>(&shifted_hex(d, lut), &tail, sh);
-        s = s2;
-        bits = bits.wrapping_add(512);
-        n -= 2;
-    }
-    if n == 1 {
-        d = digest_a::<Q>(s, pre, Q, 0, &c, bits);
-    }
+    *cursor = Cursor { s, cells: c, bits };
     hex_words(d)
 }
 
