@@ -316,9 +316,14 @@ impl Links {
             .min()
     }
 
-    /// Some worker could run a job at once.
-    pub fn has_free_lane(&self) -> bool {
-        self.map.values().any(Link::has_free_lane)
+    /// Some worker has a free lane but will not send results for a while (it
+    /// holds more than a pipeline's worth of work): a job queued now would wait
+    /// for the dispatcher to notice. (A worker holding only cheap jobs sends its
+    /// results within about a millisecond, and the dispatcher refills it then.)
+    pub fn has_free_lane_beside_long_work(&self) -> bool {
+        self.map
+            .values()
+            .any(|link| link.has_free_lane() && link.in_flight_cost > PIPELINE_BUDGET_BLOCKS)
     }
 
     /// Gives queued jobs to workers until no worker can take the next job or the

@@ -323,9 +323,10 @@ impl Pool {
         let State { jobs, links, .. } = &mut *state;
         links.dispatch(jobs, Fill::Lanes);
         // The dispatcher keeps the clock on running jobs, and sends a cheap job to
-        // a busy worker's free lane (with whatever else queued meanwhile).
+        // the free lane of a worker busy with long ones (with whatever else queued
+        // meanwhile, in one write).
         let dispatcher_needed = self.shared.settings.job_timeout.is_some()
-            || (jobs.queued() > 0 && links.has_free_lane());
+            || (jobs.queued() > 0 && links.has_free_lane_beside_long_work());
         if dispatcher_needed {
             self.shared.wake_dispatcher(&mut state);
         }
