@@ -60,7 +60,10 @@ impl Version {
         let part = |name: &str| -> u32 {
             let value = env::var(name).unwrap();
             let number = value.parse().unwrap();
-            assert!(number <= 0xff, "{name} = {number} does not fit POOL_VERSION_NUM");
+            assert!(
+                number <= 0xff,
+                "{name} = {number} does not fit POOL_VERSION_NUM"
+            );
             number
         };
         Version {

@@ -152,7 +152,16 @@ mod tests {
         assert_eq!(v2_limit("50000 100000"), Some(1));
         assert_eq!(v2_limit("400000 100000\n"), Some(4));
         assert_eq!(v2_limit("1 1000000\n"), Some(1));
-        for odd in ["", "\n", "150000\n", "max\n", "-1 100000\n", "x y", "0 100000", "5 0"] {
+        for odd in [
+            "",
+            "\n",
+            "150000\n",
+            "max\n",
+            "-1 100000\n",
+            "x y",
+            "0 100000",
+            "5 0",
+        ] {
             assert_eq!(v2_limit(odd), None, "{odd:?}");
         }
     }
@@ -163,7 +172,12 @@ mod tests {
         assert_eq!(v1_limit("200000\n", "100000\n"), Some(2));
         assert_eq!(v1_limit("250000\n", "100000\n"), Some(3));
         assert_eq!(v1_limit("25000\n", "50000\n"), Some(1));
-        for (quota, period) in [("", "100000"), ("100000", ""), ("0", "100000"), ("1e5", "1")] {
+        for (quota, period) in [
+            ("", "100000"),
+            ("100000", ""),
+            ("0", "100000"),
+            ("1e5", "1"),
+        ] {
             assert_eq!(v1_limit(quota, period), None, "{quota:?} {period:?}");
         }
         assert_eq!(
@@ -206,7 +220,10 @@ mod tests {
             Some("/system.slice/hashd.service")
         );
         assert_eq!(group_path(groups, Hierarchy::V1Cpu), None);
-        assert_eq!(mount_of(mounts, Hierarchy::V2), Some(("/", "/sys/fs/cgroup")));
+        assert_eq!(
+            mount_of(mounts, Hierarchy::V2),
+            Some(("/", "/sys/fs/cgroup"))
+        );
         // A v1 "cpuacct" alone is not the cpu controller; the hybrid layout's
         // cgroup2 lives under "unified".
         let hybrid = "1:cpuacct:/\n0::/\n";
@@ -229,7 +246,10 @@ mod tests {
         );
         // A container sees its own group at the mount's root.
         assert_eq!(group_dir(top, "/docker/ab12", "/docker/ab12"), top);
-        assert_eq!(group_dir(top, "/docker/ab12", "/docker/ab12/sub"), top.join("sub"));
+        assert_eq!(
+            group_dir(top, "/docker/ab12", "/docker/ab12/sub"),
+            top.join("sub")
+        );
         // Outside what the mount shows, or climbing out of it: the mount point.
         assert_eq!(group_dir(top, "/docker/ab12", "/docker/ab123"), top);
         assert_eq!(group_dir(top, "/docker/ab12", "/"), top);
