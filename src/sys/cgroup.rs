@@ -13,8 +13,9 @@
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-/// The CPUs the quota allows, rounded up (1.5 CPUs' worth of time keeps 2 busy
-/// half the time, which still beats 1); None when no group of ours has one.
+/// The CPUs the quota allows, rounded up (under a quota of 1.5 CPUs, 2 workers
+/// get 75% of a CPU each: more work done than by 1); None when no group of ours
+/// has a quota.
 pub fn cpu_quota_limit() -> Option<usize> {
     let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
