@@ -2,7 +2,7 @@
 # check-centos7.sh: will this ELF file load, and this header compile, on
 # CentOS/RHEL 7 (glibc 2.17, libgcc_s of gcc 4.8.5, gcc 4.8)?
 #
-#   tools/check-centos7.sh [-p PREFIX] [-H HEADER] FILE...
+#   tools/check-centos7.sh [-p PREFIX] [-n LIB] [-H HEADER] FILE...
 #
 # For every FILE (a shared library or a program):
 #   - no needed symbol version newer than GLIBC_2.17 or GCC_4.8.0, and no
@@ -11,7 +11,9 @@
 #     glibc refuses such a library: the symbol did not exist in 2.17);
 #   - only base-system libraries in DT_NEEDED; no text relocations (SELinux
 #     refuses them), no DT_RELR (glibc < 2.36 ignores it), no executable stack;
-#   - with -p, a shared library exports nothing but PREFIX* symbols.
+#   - with -p, a shared library exports nothing but PREFIX* symbols, and a
+#     program may import PREFIX* symbols without a version (from -n LIB, the
+#     library under test, which has no symbol versions).
 # With -H, the header compiles with gcc -std=c89 -pedantic, -std=gnu89 (gcc
 # 4.8's default), -std=c99 -pedantic and g++ -std=c++98 -pedantic (all
 # -Wall -Wextra -Werror), uses nothing gcc 4.8 lacks (__has_include, ...),
@@ -24,15 +26,16 @@ GLIBC_MAX=2.17
 GCC_MAX=4.8.0
 BASE_LIBS=" libc.so.6 libm.so.6 libdl.so.2 librt.so.1 libpthread.so.0 libutil.so.1 libgcc_s.so.1 ld-linux-x86-64.so.2 "
 prefix="" header=""
-while getopts "p:H:" opt; do
+while getopts "p:n:H:" opt; do
   case $opt in
     p) prefix=$OPTARG ;;
+    n) BASE_LIBS+="$OPTARG " ;;
     H) header=$OPTARG ;;
     *) exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 1 ] || { echo "usage: check-centos7.sh [-p PREFIX] [-H HEADER] FILE..." >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: check-centos7.sh [-p PREFIX] [-n LIB] [-H HEADER] FILE..." >&2; exit 2; }
 
 failures=0
 fail() { echo "check-centos7: FAIL: $*"; failures=$((failures + 1)); }
@@ -59,7 +62,7 @@ check_elf() {
       GCC_[0-9]*) newer "${v#GCC_}" "$GCC_MAX" && fail "$file needs $v (CentOS 7's libgcc_s is gcc 4.8.5's)" ;;
     esac
   done
-  undefined=$(readelf --dyn-syms -W "$file" | awk '$7 == "UND" && $5 == "GLOBAL" && $8 != "" && $8 !~ /@/ { print $8 }')
+  undefined=$(readelf --dyn-syms -W "$file" | awk -v p="$prefix" '$7 == "UND" && $5 == "GLOBAL" && $8 != "" && $8 !~ /@/ && (p == "" || index($8, p) != 1) { print $8 }')
   [ -z "$undefined" ] || fail "$file: undefined symbols without a version (not in glibc $GLIBC_MAX?):" $undefined
   needed=$(readelf -d -W "$file" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
   for lib in $needed; do
