@@ -152,7 +152,7 @@ export PKG_CONFIG_PATH=$PWD/$OUT/lib/pkgconfig
 gcc -std=gnu89 -O2 -Wall -Wextra -Werror "$OUT/smoke.c" -o "$OUT/smoke" \
   $(pkg-config --cflags --libs md5pool) -Wl,-rpath,"$(pkg-config --variable=libdir md5pool)"
 # the program must load the glibc-2.17 build, not build/lib's native one
-ldd "$OUT/smoke" | grep -q "$PWD/$OUT/lib/libmd5pool.so.$SOMAJOR" || { say "FAIL: smoke does not load $OUT/lib"; ldd "$OUT/smoke"; exit 1; }
+ldd "$OUT/smoke" | grep "$PWD/$OUT/lib/libmd5pool.so.$SOMAJOR" >/dev/null || { say "FAIL: smoke does not load $OUT/lib"; ldd "$OUT/smoke"; exit 1; }
 # shellcheck disable=SC2046
 gcc -std=gnu89 -O2 -Wall -Wextra -Werror -static "$OUT/smoke.c" -o "$OUT/smoke-static" \
   $(pkg-config --cflags md5pool) $(pkg-config --static --libs md5pool) 2>"$OUT/smoke-static.log" ||

@@ -29,7 +29,7 @@ for f in lib/libmd5pool.a include/md5pool.h lib/pkgconfig/md5pool.pc \
   [ -f "$prefix/$f" ] || fail "$f missing"
 done
 cmp -s include/md5pool.h "$prefix/include/md5pool.h" || fail "installed header differs"
-nm -g "$lib/libmd5pool.a" 2>&1 | grep -q ' T pool_create$' || fail "binutils nm sees no pool_create in libmd5pool.a"
+nm -g "$lib/libmd5pool.a" 2>&1 | grep ' T pool_create$' >/dev/null || fail "binutils nm sees no pool_create in libmd5pool.a"
 for page in man/*.[378]; do
   [ -f "$page" ] || continue
   [ -f "$prefix/share/man/man${page##*.}/$(basename "$page")" ] || fail "$page not installed"
@@ -42,7 +42,7 @@ fi
 # the installed hashd finds the library installed beside it, not the build tree's
 runpath=$(readelf -d "$prefix/sbin/hashd" | sed -n 's/.*R\(UN\)\{0,1\}PATH.*\[\(.*\)\]/\2/p')
 [ "$runpath" = '$ORIGIN/../lib' ] || fail "hashd's run path is '$runpath'"
-env -u LD_LIBRARY_PATH ldd "$prefix/sbin/hashd" | grep -q "=> $prefix/sbin/../lib/libmd5pool.so.$major" ||
+env -u LD_LIBRARY_PATH ldd "$prefix/sbin/hashd" | grep "=> $prefix/sbin/../lib/libmd5pool.so.$major" >/dev/null ||
   fail "installed hashd does not load $lib: $(ldd "$prefix/sbin/hashd" | grep md5pool)"
 [ "$(pkg-config --with-path="$lib/pkgconfig" --variable=libdir md5pool)" = "$lib" ] || fail "md5pool.pc libdir"
 

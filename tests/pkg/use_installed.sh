@@ -25,18 +25,18 @@ run() { LD_LIBRARY_PATH=$root$libdir "$@" >"$work/out" 2>&1 || { cat "$work/out"
 
 # shellcheck disable=SC2046 # pkg-config output is meant to be split
 $CC -std=c99 -Wall -Wextra -Werror -o "$work/pc_shared" "$here/app.c" $(pkg-config --cflags --libs md5pool)
-readelf -d "$work/pc_shared" | grep -q 'NEEDED.*libmd5pool.so.'"$major" || fail "pc_shared does not need libmd5pool.so.$major"
+readelf -d "$work/pc_shared" | grep 'NEEDED.*libmd5pool.so.'"$major" >/dev/null || fail "pc_shared does not need libmd5pool.so.$major"
 run "$work/pc_shared"
 # -lmd5pool would pick the .so when both are installed: name the archive
 # shellcheck disable=SC2046
 $CC -std=c99 -Wall -Wextra -Werror -o "$work/pc_archive" "$here/app.c" $(pkg-config --cflags md5pool) \
     $(pkg-config --static --libs md5pool | sed 's/-lmd5pool\b/-l:libmd5pool.a/')
-! readelf -d "$work/pc_archive" | grep -q 'NEEDED.*libmd5pool' || fail "pc_archive still needs libmd5pool.so"
+! readelf -d "$work/pc_archive" | grep 'NEEDED.*libmd5pool' >/dev/null || fail "pc_archive still needs libmd5pool.so"
 run env -u LD_LIBRARY_PATH "$work/pc_archive"
 # shellcheck disable=SC2046
 $CC -static -o "$work/pc_static" "$here/app.c" $(pkg-config --cflags md5pool) $(pkg-config --static --libs md5pool) \
     2>"$work/static.log" || { cat "$work/static.log"; fail "cc -static with pkg-config --static did not link"; }
-readelf -d "$work/pc_static" 2>/dev/null | grep -q NEEDED && fail "pc_static is not static"
+readelf -d "$work/pc_static" 2>/dev/null | grep NEEDED >/dev/null && fail "pc_static is not static"
 run "$work/pc_static"
 
 cmake_build() { # build dir, requested version
@@ -46,7 +46,7 @@ cmake_build() { # build dir, requested version
 }
 cmake_build "$work/cmake" "$major.$minor" || { cat "$work/cmake.log"; fail "CMake project with find_package(md5pool $major.$minor)"; }
 run "$work/cmake/app_shared"
-! readelf -d "$work/cmake/app_static" | grep -q 'NEEDED.*libmd5pool' || fail "CMake app_static needs libmd5pool.so"
+! readelf -d "$work/cmake/app_static" | grep 'NEEDED.*libmd5pool' >/dev/null || fail "CMake app_static needs libmd5pool.so"
 run env -u LD_LIBRARY_PATH "$work/cmake/app_static"
 if cmake_build "$work/cmake_next" "$((major + 1)).0"; then fail "find_package(md5pool $((major + 1)).0) accepted $version"; fi
 echo "use_installed: ok (pkg-config shared, archive, -static; CMake md5pool::md5pool and md5pool_static; $((major + 1)).0 refused)"
