@@ -1,8 +1,9 @@
 # md5pool: the C user's entry point.
-#   make            build the library (build/lib) and the header (include/md5pool.h)
+#   make            build the library (build/lib), the header (include/md5pool.h)
+#                   and the example daemon (build/bin/hashd); needs cargo (rustup)
 #   make demo       run the seed's experiment through the library
-#   make test       every test: Rust, C, header conformance, lint
-# Issue-specific targets live in mk/*.mk (install, bench, centos7, stress, ...).
+#   make test       every test: Rust, C, ABI, lint, and those of mk/*.mk
+# More targets live in mk/*.mk (install, centos7, rpm, bench, stress, ...).
 
 CARGO   ?= cargo
 CC      ?= cc

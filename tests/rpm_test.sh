@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${RPM_DIR:?}" "${RELEASE:?}"
+RPM_DIR=$(cd "$RPM_DIR" && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/md5pool-rpm.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "rpm_test: FAIL: $*" >&2; exit 1; }

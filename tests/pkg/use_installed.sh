@@ -39,9 +39,13 @@ $CC -static -o "$work/pc_static" "$here/app.c" $(pkg-config --cflags md5pool) $(
 readelf -d "$work/pc_static" 2>/dev/null | grep NEEDED >/dev/null && fail "pc_static is not static"
 run "$work/pc_static"
 
+# Debian's CMake does not search lib64 (CentOS's does): name the directory then.
+cmake_dir=()
+[ "${libdir##*/}" != lib64 ] || cmake_dir=(-Dmd5pool_DIR="$root$libdir/cmake/md5pool")
 cmake_build() { # build dir, requested version
   rm -rf "$1"
-  cmake -S "$here" -B "$1" -DCMAKE_PREFIX_PATH="$root$prefix" -DMD5POOL_VERSION="$2" -DCMAKE_C_COMPILER="$CC" >"$1.log" 2>&1 &&
+  cmake -S "$here" -B "$1" -DCMAKE_PREFIX_PATH="$root$prefix" "${cmake_dir[@]}" -DMD5POOL_VERSION="$2" \
+        -DCMAKE_C_COMPILER="$CC" >"$1.log" 2>&1 &&
     cmake --build "$1" >>"$1.log" 2>&1
 }
 cmake_build "$work/cmake" "$major.$minor" || { cat "$work/cmake.log"; fail "CMake project with find_package(md5pool $major.$minor)"; }
