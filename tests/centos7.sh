@@ -100,70 +100,27 @@ if [ -f c_examples/hashd.c ]; then
 fi
 
 # ------------------------------------------------------------ 5. use it
-# gnu89: gcc 4.8's default dialect; a CentOS 7 program written the old way
-cat >"$OUT/smoke.c" <<'EOF'
-#include <stdio.h>
-#include <string.h>
-#include "md5pool.h"
-
-#define NJOBS 8
-
-static int fails;
-
-static void expect(const char *what, pool_status st, const char *hex, const char *want)
-{
-    if (st != POOL_OK || (want && strcmp(hex, want) != 0)) {
-        fprintf(stderr, "FAIL: %s: %s %s\n", what, pool_strerror(st), want ? hex : "");
-        fails++;
-    }
-}
-
-int main(void)
-{
-    pool_config cfg;
-    pool *p = NULL;
-    uint64_t ids[NJOBS];
-    char hex[POOL_HEX_LEN];
-    pool_status st;
-    int i;
-
-    memset(hex, 0, sizeof hex);
-    st = pool_md5_chain("Hello World", 11, 1000000, hex);
-    expect("pool_md5_chain", st, hex, "1e4110cf294414bc2ac346ad274a7af3");
-    pool_config_init(&cfg);
-    cfg.workers = 2;
-    st = pool_create(&cfg, &p);
-    expect("pool_create", st, hex, NULL);
-    if (st != POOL_OK)
-        return 1;
-    for (i = 0; i < NJOBS; i++)
-        expect("pool_submit", pool_submit(p, "Hello World", 11, 1 + (uint64_t)(i % 2) * 999999, &ids[i]), hex, NULL);
-    for (i = 0; i < NJOBS; i++) {
-        st = pool_wait(p, ids[i], 30000, hex);
-        expect("pool_wait", st, hex, i % 2 ? "1e4110cf294414bc2ac346ad274a7af3" : "b10a8db164e0754105b7a99be72e3fe5");
-    }
-    expect("pool_destroy", pool_destroy(p), hex, NULL);
-    printf("smoke: libmd5pool %s, %d jobs through a pool, %s\n", pool_version(), NJOBS, fails ? "FAILED" : "ok");
-    return fails != 0;
-}
-EOF
+# tests/pkg/app.c, a user's program, in gnu89: gcc 4.8's default dialect
+APP=tests/pkg/app.c
+SMOKE=build/centos7-smoke
+mkdir -p "$SMOKE"
 export PKG_CONFIG_PATH=$PWD/$OUT/lib/pkgconfig
 # shellcheck disable=SC2046 # pkg-config output is meant to be split
-gcc -std=gnu89 -O2 -Wall -Wextra -Werror "$OUT/smoke.c" -o "$OUT/smoke" \
+gcc -std=gnu89 -O2 -Wall -Wextra -Werror "$APP" -o "$SMOKE/smoke" \
   $(pkg-config --cflags --libs md5pool) -Wl,-rpath,"$(pkg-config --variable=libdir md5pool)"
 # the program must load the glibc-2.17 build, not build/lib's native one
-ldd "$OUT/smoke" | grep "$PWD/$OUT/lib/libmd5pool.so.$SOMAJOR" >/dev/null || { say "FAIL: smoke does not load $OUT/lib"; ldd "$OUT/smoke"; exit 1; }
+ldd "$SMOKE/smoke" | grep "$PWD/$OUT/lib/libmd5pool.so.$SOMAJOR" >/dev/null || { say "FAIL: smoke does not load $OUT/lib"; ldd "$SMOKE/smoke"; exit 1; }
 # shellcheck disable=SC2046
-gcc -std=gnu89 -O2 -Wall -Wextra -Werror -static "$OUT/smoke.c" -o "$OUT/smoke-static" \
-  $(pkg-config --cflags md5pool) $(pkg-config --static --libs md5pool) 2>"$OUT/smoke-static.log" ||
-  { cat "$OUT/smoke-static.log"; exit 1; }
+gcc -std=gnu89 -O2 -Wall -Wextra -Werror -static "$APP" -o "$SMOKE/smoke-static" \
+  $(pkg-config --cflags md5pool) $(pkg-config --static --libs md5pool) 2>"$SMOKE/smoke-static.log" ||
+  { cat "$SMOKE/smoke-static.log"; exit 1; }
 say "running the glibc $GLIBC build, and the kit's .a linked -static, under enosys-run (syscalls > Linux 3.10 -> ENOSYS)"
-timeout -k 5 120 "$ENOSYS_RUN" "$OUT/smoke"
-timeout -k 5 120 "$ENOSYS_RUN" "$OUT/smoke-static"
+timeout -k 5 120 "$ENOSYS_RUN" "$SMOKE/smoke"
+timeout -k 5 120 "$ENOSYS_RUN" "$SMOKE/smoke-static"
 # a CentOS 7 program linking the .a: every glibc symbol it needs is in 2.17
 # shellcheck disable=SC2046
-zig_cc -std=gnu89 -O2 "$OUT/smoke.c" -o "$OUT/smoke-a" $(pkg-config --cflags md5pool) \
+zig_cc -std=gnu89 -O2 "$APP" -o "$SMOKE/smoke-a" $(pkg-config --cflags md5pool) \
   "$OUT/lib/libmd5pool.a" $(pkg-config --static --libs-only-l md5pool | sed 's/-lmd5pool//')
-tools/check-centos7.sh "$OUT/smoke-a"
-timeout -k 5 120 "$ENOSYS_RUN" "$OUT/smoke-a"
+tools/check-centos7.sh "$SMOKE/smoke-a"
+timeout -k 5 120 "$ENOSYS_RUN" "$SMOKE/smoke-a"
 say "kit: $(cd "$OUT" && find lib include bin -type f -o -type l | sort | tr '\n' ' ')"
