@@ -10,6 +10,8 @@ to do with it (a block without one fails, so a new block gets a test too):
   <!-- test: run-installed --> the same after `sudo make install`: make, sudo
                                and ldconfig install into a temporary prefix,
                                which pkg-config, CMake and the loader search
+  <!-- test: program [PKG...] --> compile a whole C program against the tree's
+                               library (and pkg-config's PKG...), and run it
   <!-- test: fragment NAME --> compile the C fragment as a function body after
                                tests/readme/NAME.h (its declarations)
   <!-- test: skip REASON -->   not run (REASON says why, e.g. `make test` itself)
@@ -77,6 +79,19 @@ def fragment(text, work, name):
                 "-I" + os.path.join(REPO, "include"), "-fsyntax-only", source], work)
 
 
+def program(text, work, packages):
+    source, binary = os.path.join(work, "program.c"), os.path.join(work, "program")
+    with open(source, "w") as out:
+        out.write(text)
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs"] + packages, capture_output=True,
+                           text=True, check=True).stdout.split() if packages else []
+    library = os.path.join(REPO, "build", "lib")
+    ok, output = run([CC, "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
+                      "-I" + os.path.join(REPO, "include"), source, "-o", binary,
+                      "-L" + library, "-lmd5pool", "-Wl,-rpath," + library] + flags, work)
+    return run([binary], work) if ok else (ok, output)
+
+
 def check(language, action, argument, text, work):
     if action is None:
         return language not in CHECKED_LANGUAGES, "no <!-- test: ... --> marker"
@@ -90,6 +105,8 @@ def check(language, action, argument, text, work):
         return shell(text, work)
     if action == "run-installed":
         return shell(text, work, INSTALLED_PRELUDE)
+    if action == "program":
+        return program(text, work, argument.split())
     if action == "fragment":
         return fragment(text, work, argument)
     return False, "unknown marker action " + action

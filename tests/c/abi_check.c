@@ -54,14 +54,13 @@ PIN_FIELD(pool_stats, jobs_failed, 40, 8);
 PIN_FIELD(pool_stats, jobs_retried, 48, 8);
 PIN_FIELD(pool_stats, worker_restarts, 56, 8);
 
-/* A header that says 1.1 has 1.1's additions, appended after the 1.0 fields. */
+/* A header that says 1.1 has 1.1's field, appended after the 1.0 ones. */
 #if POOL_VERSION_MAJOR == 1 && POOL_VERSION_MINOR >= 1
 PIN_FIELD(pool_config, max_queued_bytes, 64, 8);
-PIN_FIELD(pool_stats, queued_bytes, 64, 8);
 #else
 PIN(config_1_0_size, sizeof(pool_config) == 64);
-PIN(stats_1_0_size, sizeof(pool_stats) == 64);
 #endif
+PIN(stats_grows_only_at_its_end, sizeof(pool_stats) >= 64);
 
 /* Every 1.0 function with its exact type: a changed parameter fails. */
 static void (*const config_init)(pool_config *) = pool_config_init;
