@@ -19,11 +19,13 @@ test: test-rpm
 rpm: centos7
 	@mkdir -p $(RPM_TOP)/SOURCES $(RPM_TOP)/SPECS
 	git ls-files --cached --others --exclude-standard | while read -r f; do [ ! -e "$$f" ] || echo "$$f"; done | \
-	  tar -czf $(RPM_TAR) --transform 's|^|md5pool-$(VERSION)/|' -T -
+	  tar -czf $(RPM_TAR) --transform 's|^|md5pool-$(VERSION)/|S' -T -
 	sed -e 's|@VERSION@|$(VERSION)|g' -e "s|@DATE@|$(RPM_DATE)|g" packaging/md5pool.spec.in > $(RPM_SPEC)
-	@# --nodeps: this host's rpm database is empty (BuildRequires are Debian packages here)
+	@# --nodeps: this host's rpm database is empty (BuildRequires are Debian packages here);
+	@# Debian's rpm runs brp-compress, a bash script, with sh: man pages would stay uncompressed
 	rpmbuild -bb --quiet --nodeps --define "_topdir $(abspath $(RPM_TOP))" --define "dist $(RPM_DIST)" \
-	  --define "kit $(abspath $(CENTOS7))" $(RPM_SPEC)
+	  --define "kit $(abspath $(CENTOS7))" --define "__brp_compress bash %{_rpmconfigdir}/brp-compress %{_prefix}" \
+	  $(RPM_SPEC)
 
 test-rpm: rpm
 	RPM_DIR=$(RPM_TOP)/RPMS/x86_64 RELEASE=1$(RPM_DIST) tests/rpm_test.sh

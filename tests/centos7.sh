@@ -86,6 +86,7 @@ tools/check-centos7.sh -p pool_ -H "$HEADER" "$SO"
 
 # ------------------------------------------------------------ 4. the kit
 mkdir -p "$OUT/lib" "$OUT/include" "$OUT/bin"
+rm -f "$OUT"/lib/libmd5pool.so.*   # an older version's
 cp -f "$SO" "$OUT/lib/libmd5pool.so.$VERSION"
 ln -sf "libmd5pool.so.$VERSION" "$OUT/lib/libmd5pool.so.$SOMAJOR"
 ln -sf "libmd5pool.so.$SOMAJOR" "$OUT/lib/libmd5pool.so"
