@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "completion.h"
 #include "inflight.h"
@@ -25,6 +26,7 @@
 
 #define MODULE_NAME "md5pool"
 #define MODULE_VERSION 1
+#define DEFAULT_WORKER_NICE 10
 /* Built with -fvisibility=hidden: Redis looks up only these two by name. */
 #define MODULE_EXPORT __attribute__((visibility("default")))
 
@@ -244,12 +246,32 @@ struct module_settings {
     enum completion_mode completion;
 };
 
+/* The workers' nice value (module argument worker_nice), read in each worker. */
+static int worker_nice;
+
+/* Runs in each worker before its first job: a worker busy with a long chain then
+ * yields the CPU to Redis's thread, whose clients wait in microseconds. */
+static void lower_worker_priority(void *arg) {
+    (void)arg;
+    /* A worker cannot report a failure; it then simply keeps Redis's priority. */
+    (void)setpriority(PRIO_PROCESS, 0, worker_nice);
+}
+
 static int parse_count(const RedisModuleString *arg, uint32_t *out) {
     long long value;
     if (RedisModule_StringToLongLong(arg, &value) != REDISMODULE_OK || value < 0 || value > (long long)UINT32_MAX) {
         return 0;
     }
     *out = (uint32_t)value;
+    return 1;
+}
+
+static int parse_nice(const RedisModuleString *arg, int *out) {
+    long long value;
+    if (RedisModule_StringToLongLong(arg, &value) != REDISMODULE_OK || value < 0 || value > 19) {
+        return 0;
+    }
+    *out = (int)value;
     return 1;
 }
 
@@ -267,6 +289,7 @@ static int parse_module_args(RedisModuleCtx *ctx, RedisModuleString **argv, int 
     int i, wait_thread = 0;
 
     pool_config_init(&out->config);
+    worker_nice = DEFAULT_WORKER_NICE;
     for (i = 0; i + 1 < argc; i += 2) {
         const char *name = RedisModule_StringPtrLen(argv[i], NULL);
         const RedisModuleString *value = argv[i + 1];
@@ -279,11 +302,13 @@ static int parse_module_args(RedisModuleCtx *ctx, RedisModuleString **argv, int 
             ok = parse_count(value, &out->config.job_timeout_ms);
         } else if (strcmp(name, "max_attempts") == 0) {
             ok = parse_count(value, &out->config.max_attempts);
+        } else if (strcmp(name, "worker_nice") == 0) {
+            ok = parse_nice(value, &worker_nice);
         } else if (strcmp(name, "wait_thread") == 0) {
             ok = parse_yes_no(value, &wait_thread);
         } else {
             RedisModule_Log(ctx, "warning", "md5pool: unknown module argument '%s' (expected workers, "
-                            "queue_capacity, job_timeout_ms, max_attempts or wait_thread)", name);
+                            "queue_capacity, job_timeout_ms, max_attempts, worker_nice or wait_thread)", name);
             return REDISMODULE_ERR;
         }
         if (!ok) {
@@ -303,6 +328,9 @@ static int parse_module_args(RedisModuleCtx *ctx, RedisModuleString **argv, int 
         wait_thread = 1;
     }
     out->completion = wait_thread ? COMPLETION_WAIT_THREAD : COMPLETION_EVENT_LOOP;
+    if (worker_nice > 0) {
+        out->config.worker_init = lower_worker_priority;
+    }
     return REDISMODULE_OK;
 }
 

@@ -171,6 +171,11 @@ def descendants(pid):
     return sorted(found)
 
 
+def nice(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[16])  # field 19 of proc(5)
+
+
 def alive(pid):
     """True while pid exists and is not a zombie."""
     try:

@@ -4,7 +4,8 @@ completion modes (Redis's event loop, and the wait thread for Redis before 7.0):
 
   1. MD5POOL.CHAIN and MD5POOL.LOCAL equal pool_md5_chain (called through ctypes) for a
      spread of messages (binary ones included, also through redis-cli -x) and iterations;
-  2. bad arguments get errors; MD5POOL.CHAIN refuses to block inside MULTI;
+  2. bad arguments get errors (commands and module arguments); MD5POOL.CHAIN refuses to
+     block inside MULTI;
   3. -BUSY when queue_capacity jobs are outstanding; a client killed (SIGKILL of redis-cli),
      one disconnected and one unblocked with CLIENT UNBLOCK leave no job behind;
   4. workers killed with SIGKILL under load: every reply is the right digest or
@@ -24,7 +25,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from redisutil import ReplyError, Server, alive, children, descendants  # noqa: E402
+from redisutil import ReplyError, Server, alive, children, descendants, nice  # noqa: E402
 
 MODES = {"event_loop": [], "wait_thread": ["wait_thread", "yes"]}
 LONG_JOB = 400_000_000  # ~45 s of one core: still running whenever a test needs a busy worker
@@ -207,6 +208,11 @@ def test_worker_kills(module, expected, mode_args):
         check(len(kills) > 0, "no worker was killed")
         check(wait_for(lambda: srv.stats()["workers_alive"] == 2 and outstanding(srv.stats()) == 0, 10),
               "after the kills: %s" % srv.stats())
+        # Workers, replacements included, run at the default worker_nice; the fork server at Redis's.
+        servers = children(srv.pid)
+        workers = [w for s in servers for w in children(s)]
+        check([nice(p) for p in servers] == [0] and [nice(w) for w in workers] == [10, 10],
+              "nice values: fork server %s, workers %s" % ([nice(p) for p in servers], [nice(w) for w in workers]))
         got = conns[0].call("MD5POOL.CHAIN", 1000, "after the kills")
         check(got == expected(b"after the kills", 1000), "a job after the kills: %r" % got)
         for conn in conns:
@@ -226,6 +232,14 @@ def test_unload(srv, module, mode_args, expected):
     check(wait_for(lambda: not any(alive(p) for p in pool_procs), 5),
           "alive after MODULE UNLOAD: %s" % [p for p in pool_procs if alive(p)])
     check(c.call("PING") == "PONG", "Redis serves after the unload")
+    for bad, why in ((["workers", "abc"], "bad value 'abc' for workers"),
+                     (["worker_nice", "20"], "bad value '20' for worker_nice"),
+                     (["wait_thread", "maybe"], "bad value 'maybe' for wait_thread"),
+                     (["bogus", "1"], "unknown module argument 'bogus'"),
+                     (["workers", "2", "max_attempts"], "module argument 'max_attempts' has no value")):
+        got = c.call("MODULE", "LOAD", os.path.abspath(module), *bad)
+        check(isinstance(got, ReplyError) and why in srv.log(), "MODULE LOAD %s: %r" % (bad, got))
+        check(descendants(srv.pid) == [], "a process started by a failed load: %s" % descendants(srv.pid))
     got = c.call("MODULE", "LOAD", os.path.abspath(module), "workers", 2, *mode_args)
     check(got == "OK", "MODULE LOAD again: %r" % got)
     check(c.call("MD5POOL.CHAIN", 10, "reloaded") == expected(b"reloaded", 10), "CHAIN after a reload")
