@@ -185,9 +185,10 @@ def section_md(R, svg_rel, json_rel):
         "## Inside Redis (bench/redis_bench.py)",
         "",
         "What a Redis user sees with the md5pool module (README, \"Inside Redis\"): one private redis-server",
-        "(%s) on a unix socket, `--loadmodule build/redis/md5pool_redis.so` with %d workers, results through"
+        "(%s) on a unix socket, `--loadmodule build/redis/md5pool_redis.so` with its defaults: %d workers"
         % (M["redis"].split(" sha")[0], M["workers"]),
-        "Redis's event loop. %s, git %s; 1-minute load average %.1f before, %.1f after%s."
+        "(one per CPU) at nice 10, results through Redis's event loop."
+        " %s, git %s; 1-minute load average %.1f before, %.1f after%s."
         % (M["date"], M["git"], M["load_before"], M["load_after"],
            " -- **the machine was busy** (other builds and tests on its %d CPUs): figures are inflated" % M["cpus"]
            if busy > M["cpus"] + 1 else ""),
@@ -202,7 +203,7 @@ def section_md(R, svg_rel, json_rel):
                  "p99 %.1fx idle's; target p99 < 2 ms: %s" % (C["p99_ms"] / I["p99_ms"],
                                                             "met" if C["p99_ms"] < 2 else "NOT met")),
         ping_row("running 8 x MD5POOL.LOCAL 1000000 (Redis's thread)", L,
-                 "p99 %.0fx CHAIN's" % (L["p99_ms"] / C["p99_ms"])),
+                 "p99 %s%.0fx CHAIN's" % (">= " if L["p99_ms"] >= 3000 else "", L["p99_ms"] / C["p99_ms"])),
         "",
         "![PING latency: idle, beside MD5POOL.CHAIN, beside MD5POOL.LOCAL](%s)" % svg_rel,
         "",
@@ -220,7 +221,8 @@ def section_md(R, svg_rel, json_rel):
            c128["jobs_per_s"] / l8["jobs_per_s"], "met" if c128["jobs_per_s"] >= 250 else "NOT met"),
         "",
         "With 8 clients only 8 chains are in flight, so the workers' SIMD lanes are mostly idle; 128 clients"
-        " keep more lanes busy. redis-benchmark's latency histogram stops at 3 s (a 3000 ms figure means"
+        " keep more lanes busy. At nice 10 the workers also yield to every other busy process on the machine,"
+        " which a busy machine shows in these throughput figures. redis-benchmark's latency histogram stops at 3 s (a 3000 ms figure means"
         " \"3 s or more\"): the Python client's column times the same number of PINGs one by one, uncapped"
         " (its own overhead is ~0.03 ms). Raw figures: [%s](%s)."
         % (json_rel, json_rel),

@@ -15,8 +15,9 @@ redis-module: $(REDIS_MODULE)
 
 $(REDIS_MODULE): $(REDIS_SRC) $(REDIS_HDR) $(HEADER) | lib
 	@mkdir -p $(dir $@)
+	@# Replace by rename: a running redis-server may have the old one mapped.
 	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -fPIC -shared -fvisibility=hidden \
-	  -Iinclude $(REDIS_SRC) -o $@ $(LINK_POOL) -lpthread
+	  -Iinclude $(REDIS_SRC) -o $@.$$$$.tmp $(LINK_POOL) -lpthread && mv -f $@.$$$$.tmp $@
 
 test-redis: lib $(REDIS_MODULE)
 	python3 tests/redis/test_redis.py --module $(REDIS_MODULE) --lib $(SO_REAL)

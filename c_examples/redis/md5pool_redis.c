@@ -68,14 +68,26 @@ static int reply_with_digest(RedisModuleCtx *ctx, const char *hex) {
     return RedisModule_ReplyWithStringBuffer(ctx, hex, POOL_HEX_LEN - 1);
 }
 
-/* 1 and *iterations set, or 0 after replying with an error. */
-static int parse_iterations(RedisModuleCtx *ctx, const RedisModuleString *arg, uint64_t *iterations) {
-    long long value;
-    if (RedisModule_StringToLongLong(arg, &value) != REDISMODULE_OK || value < 1) {
+/* The arguments of MD5POOL.CHAIN and MD5POOL.LOCAL: <iterations> <message>. */
+struct chain_args {
+    uint64_t iterations;
+    const char *message; /* any bytes, owned by Redis for the command's duration */
+    size_t length;
+};
+
+/* 1 with *out filled, or 0 after replying with the error. */
+static int parse_chain_args(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, struct chain_args *out) {
+    long long iterations;
+    if (argc != 3) {
+        RedisModule_WrongArity(ctx);
+        return 0;
+    }
+    if (RedisModule_StringToLongLong(argv[1], &iterations) != REDISMODULE_OK || iterations < 1) {
         RedisModule_ReplyWithError(ctx, "ERR iterations must be a positive integer");
         return 0;
     }
-    *iterations = (uint64_t)value;
+    out->iterations = (uint64_t)iterations;
+    out->message = RedisModule_StringPtrLen(argv[2], &out->length);
     return 1;
 }
 
@@ -126,15 +138,10 @@ static int chain_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc
     const int cannot_block =
         REDISMODULE_CTX_FLAGS_LUA | REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_DENY_BLOCKING;
     struct request *req;
-    const char *message;
-    size_t length;
-    uint64_t iterations;
+    struct chain_args args;
     pool_status status;
 
-    if (argc != 3) {
-        return RedisModule_WrongArity(ctx);
-    }
-    if (!parse_iterations(ctx, argv[1], &iterations)) {
+    if (!parse_chain_args(ctx, argv, argc, &args)) {
         return REDISMODULE_OK;
     }
     if (md5_pool == NULL) {
@@ -148,11 +155,10 @@ static int chain_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc
     if (req == NULL) {
         return reply_with_status(ctx, POOL_ENOMEM);
     }
-    message = RedisModule_StringPtrLen(argv[2], &length);
     /* Submit and book under one lock, so that the wait thread cannot look for
      * the job's client before it is booked. */
     inflight_lock(&book);
-    status = pool_submit(md5_pool, message, length, iterations, &req->job);
+    status = pool_submit(md5_pool, args.message, args.length, args.iterations, &req->job);
     if (status == POOL_OK) {
         req->client = RedisModule_BlockClient(ctx, chain_reply, chain_timed_out, free_request, 0);
         if (req->client != NULL) {
@@ -174,19 +180,13 @@ static int chain_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc
 /* ------------------------------------------------- MD5POOL.LOCAL and .STATS */
 static int local_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     char hex[POOL_HEX_LEN];
-    const char *message;
-    size_t length;
-    uint64_t iterations;
+    struct chain_args args;
     pool_status status;
 
-    if (argc != 3) {
-        return RedisModule_WrongArity(ctx);
-    }
-    if (!parse_iterations(ctx, argv[1], &iterations)) {
+    if (!parse_chain_args(ctx, argv, argc, &args)) {
         return REDISMODULE_OK;
     }
-    message = RedisModule_StringPtrLen(argv[2], &length);
-    status = pool_md5_chain(message, length, iterations, hex);
+    status = pool_md5_chain(args.message, args.length, args.iterations, hex);
     return status == POOL_OK ? reply_with_digest(ctx, hex) : reply_with_status(ctx, status);
 }
 
@@ -422,7 +422,8 @@ MODULE_EXPORT int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **ar
 }
 
 /* MODULE UNLOAD: refused while clients wait for jobs, whose replies would
- * otherwise call into unloaded code. */
+ * otherwise call into unloaded code (Redis 7 refuses that itself; older
+ * versions rely on this check). */
 MODULE_EXPORT int RedisModule_OnUnload(RedisModuleCtx *ctx) {
     uint64_t waiting = 0;
     if (md5_pool != NULL) {
