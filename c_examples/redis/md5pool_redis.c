@@ -96,6 +96,9 @@ static int chain_reply(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     const struct request *req = RedisModule_GetBlockedClientPrivateData(ctx);
     (void)argv;
     (void)argc;
+    if (req == NULL) {
+        return RedisModule_ReplyWithNull(ctx); /* unblocked without a result: its client left */
+    }
     return req->status == POOL_OK ? reply_with_digest(ctx, req->hex) : reply_with_status(ctx, req->status);
 }
 
