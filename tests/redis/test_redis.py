@@ -18,6 +18,7 @@ import argparse
 import ctypes
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -316,6 +317,11 @@ def main():
     ap.add_argument("--lib", required=True)
     ap.add_argument("--mode", choices=sorted(MODES), action="append")
     args = ap.parse_args()
+    missing = [tool for tool in ("redis-server", "redis-cli") if shutil.which(tool) is None]
+    if missing:
+        print("FAIL: %s not found: apt-get install redis-server redis-tools (.ci/run does)" % " and ".join(missing),
+              file=sys.stderr)
+        return 1
     expected = Expected(args.lib)
     try:
         for mode in args.mode or sorted(MODES):
