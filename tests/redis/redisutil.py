@@ -117,8 +117,8 @@ class Server:
         except OSError:
             return ""
 
-    def stats(self):
-        reply = Client(self.sock, 10).call("MD5POOL.STATS")
+    def stats(self, timeout=10):
+        reply = Client(self.sock, timeout).call("MD5POOL.STATS")
         return dict(zip(reply[0::2], reply[1::2]))
 
     def shutdown(self, timeout=10):
