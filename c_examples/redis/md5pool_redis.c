@@ -249,15 +249,22 @@ struct module_settings {
     enum completion_mode completion;
 };
 
-/* The workers' nice value (module argument worker_nice), read in each worker. */
+/* How many nice levels the workers run below Redis (module argument worker_nice). */
 static int worker_nice;
 
 /* Runs in each worker before its first job: a worker busy with a long chain then
- * yields the CPU to Redis's thread, whose clients wait in microseconds. */
+ * yields the CPU to Redis's thread, whose clients wait in microseconds. Relative
+ * to Redis's own priority, so that a worker never runs above Redis. */
 static void lower_worker_priority(void *arg) {
+    int current;
     (void)arg;
-    /* A worker cannot report a failure; it then simply keeps Redis's priority. */
-    (void)setpriority(PRIO_PROCESS, 0, worker_nice);
+    errno = 0;
+    current = getpriority(PRIO_PROCESS, 0);
+    if (errno != 0) {
+        return; /* a worker cannot report a failure: it then keeps Redis's priority */
+    }
+    /* The kernel caps the value at 19; a failure leaves Redis's priority, as above. */
+    (void)setpriority(PRIO_PROCESS, 0, current + worker_nice);
 }
 
 static int parse_count(const RedisModuleString *arg, uint32_t *out) {

@@ -209,11 +209,13 @@ def test_worker_kills(module, expected, mode_args):
         check(len(kills) > 0, "no worker was killed")
         check(wait_for(lambda: srv.stats()["workers_alive"] == 2 and outstanding(srv.stats()) == 0, 10),
               "after the kills: %s" % srv.stats())
-        # Workers, replacements included, run at the default worker_nice; the fork server at Redis's.
+        # Workers, replacements included, run the default worker_nice (10) levels below Redis.
         servers = children(srv.pid)
         workers = [w for s in servers for w in children(s)]
-        check([nice(p) for p in servers] == [0] and [nice(w) for w in workers] == [10, 10],
-              "nice values: fork server %s, workers %s" % ([nice(p) for p in servers], [nice(w) for w in workers]))
+        below = min(19, nice(srv.pid) + 10)
+        check([nice(p) for p in servers] == [nice(srv.pid)] and [nice(w) for w in workers] == [below, below],
+              "nice values: redis %d, fork server %s, workers %s"
+              % (nice(srv.pid), [nice(p) for p in servers], [nice(w) for w in workers]))
         got = conns[0].call("MD5POOL.CHAIN", 1000, "after the kills")
         check(got == expected(b"after the kills", 1000), "a job after the kills: %r" % got)
         for conn in conns:
