@@ -8,8 +8,12 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from hashd_load import proc_children as children  # noqa: E402  live children of a pid, from /proc
 
 
 class ReplyError(str):
@@ -146,22 +150,6 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def children(pid):
-    """Live (non-zombie) children of pid."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.append(int(name))
-    return sorted(out)
-
-
 def descendants(pid):
     found, todo = [], [pid]
     while todo:
@@ -171,15 +159,20 @@ def descendants(pid):
     return sorted(found)
 
 
+def stat_fields(pid):
+    """/proc/PID/stat from field 3 (state) on, None once the process is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def nice(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        return int(f.read().rsplit(")", 1)[1].split()[16])  # field 19 of proc(5)
+    return int(stat_fields(pid)[16])  # field 19 of proc(5)
 
 
 def alive(pid):
     """True while pid exists and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    fields = stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
