@@ -8,6 +8,7 @@ completion modes (Redis's event loop, and the wait thread for Redis before 7.0):
      block inside MULTI;
   3. -BUSY when queue_capacity jobs are outstanding; a client killed (SIGKILL of redis-cli),
      one disconnected and one unblocked with CLIENT UNBLOCK leave no job behind;
+     job_timeout_ms gives -ERR POOL_EJOBTIMEOUT;
   4. workers killed with SIGKILL under load: every reply is the right digest or
      -ERR POOL_EWORKER, and the pool recovers;
   5. MODULE UNLOAD and SHUTDOWN leave no process of the pool behind.
@@ -162,6 +163,19 @@ def test_busy_and_leaving_clients(module, expected, mode_args):
         srv.stop()
 
 
+def test_job_timeout(module, expected, mode_args):
+    srv = Server(module, ["workers", 1, "job_timeout_ms", 300] + mode_args)
+    try:
+        c = srv.client()
+        got = c.call("MD5POOL.CHAIN", LONG_JOB, "too long")
+        check(isinstance(got, ReplyError) and got.startswith("ERR POOL_EJOBTIMEOUT "), "job_timeout_ms: %r" % got)
+        got = c.call("MD5POOL.CHAIN", 1000, "in time")
+        check(got == expected(b"in time", 1000), "a job after a timeout: %r" % got)
+        c.close()
+    finally:
+        srv.stop()
+
+
 # ------------------------------------------------------------------ 4. workers killed
 def test_worker_kills(module, expected, mode_args):
     srv = Server(module, ["workers", 2, "max_attempts", 1] + mode_args)
@@ -307,8 +321,9 @@ def run_mode(mode, module, expected):
     finally:
         srv.stop()
     test_busy_and_leaving_clients(module, expected, mode_args)
+    test_job_timeout(module, expected, mode_args)
     ok, eworker, kills = test_worker_kills(module, expected, mode_args)
-    print("redis module, %s: %d digests right; arguments, -BUSY, 3 clients leaving, unload/shutdown ok; "
+    print("redis module, %s: %d digests right; arguments, -BUSY, 3 clients leaving, job timeout, unload/shutdown ok; "
           "%d workers killed under load: %d right digests, %d POOL_EWORKER (%.1f s)"
           % (mode, n, kills, ok, eworker, time.monotonic() - t0))
 
