@@ -98,8 +98,12 @@ def throughput(srv, command, clients, requests):
 
 
 def measure(module, quick):
-    n = {"idle": 2000, "chain": 1000, "local": 5, "paced": 2, "paced_local": 4, "t8": 16, "t128": 128, "local8": 8} if quick else \
-        {"idle": 20000, "chain": 10000, "local": 20, "paced": 10, "paced_local": 20, "t8": 64, "t128": 384, "local8": 24}
+    # redis-benchmark PINGs (idle, chain, local), paced PINGs' seconds, throughput jobs (t8, t128, local8)
+    if quick:
+        n = {"idle": 2000, "chain": 1000, "local": 5, "paced": 2, "paced_local": 4, "t8": 16, "t128": 128, "local8": 8}
+    else:
+        n = {"idle": 20000, "chain": 10000, "local": 20, "paced": 10, "paced_local": 20, "t8": 64, "t128": 384,
+             "local8": 24}
     R = {"meta": {"date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), "cpus": os.cpu_count(),
                   "redis": subprocess.run(["redis-server", "--version"], stdout=subprocess.PIPE,
                                           text=True).stdout.strip(),
@@ -246,9 +250,10 @@ def section_md(R, svg_rel, json_rel):
         " which a busy machine shows in these throughput figures. redis-benchmark's latency histogram stops at 3 s"
         " (3000 ms means \"3 s or more\"), and its client sends the next PING as soon as the last is answered,"
         " so beside MD5POOL.LOCAL its PINGs bunch up in the gaps between rounds of LOCAL commands. The paced"
-        " PINGs (a Python client, one PING every %.0f ms for %d s (beside LOCAL: %d s), ~0.03 ms of its own overhead) arrive at random"
-        " moments, as a user's requests would, and are not capped; each waits for Redis to be woken and"
-        " scheduled, which on a loaded machine costs milliseconds even when Redis is idle (compare the idle row). Raw figures: [%s](%s)."
+        " PINGs (a Python client, one PING every %.0f ms for %d s (beside LOCAL: %d s), ~0.03 ms of its own"
+        " overhead) arrive at random moments, as a user's requests would, and are not capped; each waits for"
+        " Redis to be woken and scheduled, which on a loaded machine costs milliseconds even when Redis is idle"
+        " (compare the idle row). Raw figures: [%s](%s)."
         % (I["paced"]["interval_ms"], I["paced"]["seconds"], L["paced"]["seconds"],
            json_rel, json_rel),
         END,
