@@ -37,6 +37,7 @@ struct api_entry {
 int redis_api_init(RedisModuleCtx *ctx, const char *name, int version) {
     int (*is_module_name_busy)(const char *) = NULL;
     const struct api_entry entries[] = {
+        {"RedisModule_Log", &RedisModule_Log, 1}, /* first: it reports what is missing */
         {"RedisModule_SetModuleAttribs", &RedisModule_SetModuleAttribs, 1},
         {"RedisModule_CreateCommand", &RedisModule_CreateCommand, 1},
         {"RedisModule_WrongArity", &RedisModule_WrongArity, 1},
@@ -49,7 +50,6 @@ int redis_api_init(RedisModuleCtx *ctx, const char *name, int version) {
         {"RedisModule_StringPtrLen", &RedisModule_StringPtrLen, 1},
         {"RedisModule_StringToLongLong", &RedisModule_StringToLongLong, 1},
         {"RedisModule_GetContextFlags", &RedisModule_GetContextFlags, 1},
-        {"RedisModule_Log", &RedisModule_Log, 1},
         {"RedisModule_BlockClient", &RedisModule_BlockClient, 1},
         {"RedisModule_UnblockClient", &RedisModule_UnblockClient, 1},
         {"RedisModule_GetBlockedClientPrivateData", &RedisModule_GetBlockedClientPrivateData, 1},
@@ -68,6 +68,9 @@ int redis_api_init(RedisModuleCtx *ctx, const char *name, int version) {
     memcpy(&get_api, (const void *)ctx, sizeof get_api);
     for (i = 0; i < sizeof entries / sizeof entries[0]; i++) {
         if (get_api(entries[i].name, entries[i].slot) != REDISMODULE_OK && entries[i].required) {
+            if (RedisModule_Log != NULL) {
+                RedisModule_Log(ctx, "warning", "%s: this Redis has no %s", name, entries[i].name);
+            }
             return REDISMODULE_ERR;
         }
     }

@@ -41,7 +41,8 @@ typedef struct RedisModuleEvent {
 typedef void (*RedisModuleEventCallback)(RedisModuleCtx *ctx, RedisModuleEvent eid, uint64_t subevent,
                                          void *data);
 
-/* Always present since Redis 4.0: loading fails without them. */
+/* Required: loading fails, with a log line naming the first one missing, on a
+ * Redis that lacks one. */
 extern void (*RedisModule_SetModuleAttribs)(RedisModuleCtx *ctx, const char *name, int ver, int apiver);
 extern int (*RedisModule_CreateCommand)(RedisModuleCtx *ctx, const char *name, RedisModuleCmdFunc cmdfunc,
                                         const char *strflags, int firstkey, int lastkey, int keystep);
@@ -73,7 +74,7 @@ extern int (*RedisModule_EventLoopDel)(int fd, int mask);                       
 
 /* Resolve every pointer above through the GetApi function found in ctx and
  * register the module under `name`. REDISMODULE_ERR when a required call is
- * missing (the running Redis is older than 4.0) or the name is taken. */
+ * missing or the name is taken. */
 int redis_api_init(RedisModuleCtx *ctx, const char *name, int version);
 
 #endif
