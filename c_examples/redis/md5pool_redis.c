@@ -246,7 +246,7 @@ static int stats_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc
 /* ------------------------------------------------------------ load / unload */
 struct module_settings {
     pool_config config;
-    enum completion_mode completion;
+    int wait_thread; /* deliver results from a module thread rather than Redis's event loop */
 };
 
 /* How many nice levels the workers run below Redis (module argument worker_nice). */
@@ -294,50 +294,60 @@ static int parse_yes_no(const RedisModuleString *arg, int *out) {
     return 0;
 }
 
+/* One `name value` module argument into *out: 1, 0 for a bad value, -1 for an unknown name. */
+static int apply_module_arg(const char *name, const RedisModuleString *value, struct module_settings *out) {
+    if (strcmp(name, "workers") == 0) {
+        return parse_count(value, &out->config.workers);
+    }
+    if (strcmp(name, "queue_capacity") == 0) {
+        return parse_count(value, &out->config.queue_capacity);
+    }
+    if (strcmp(name, "job_timeout_ms") == 0) {
+        return parse_count(value, &out->config.job_timeout_ms);
+    }
+    if (strcmp(name, "max_attempts") == 0) {
+        return parse_count(value, &out->config.max_attempts);
+    }
+    if (strcmp(name, "worker_nice") == 0) {
+        return parse_nice(value, &worker_nice);
+    }
+    if (strcmp(name, "wait_thread") == 0) {
+        return parse_yes_no(value, &out->wait_thread);
+    }
+    return -1;
+}
+
 /* Module arguments are `name value` pairs; REDISMODULE_ERR after logging why. */
 static int parse_module_args(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, struct module_settings *out) {
-    int i, wait_thread = 0;
+    int i;
 
     pool_config_init(&out->config);
+    out->wait_thread = 0;
     worker_nice = DEFAULT_WORKER_NICE;
-    for (i = 0; i + 1 < argc; i += 2) {
+    for (i = 0; i < argc; i += 2) {
         const char *name = RedisModule_StringPtrLen(argv[i], NULL);
-        const RedisModuleString *value = argv[i + 1];
-        int ok;
-        if (strcmp(name, "workers") == 0) {
-            ok = parse_count(value, &out->config.workers);
-        } else if (strcmp(name, "queue_capacity") == 0) {
-            ok = parse_count(value, &out->config.queue_capacity);
-        } else if (strcmp(name, "job_timeout_ms") == 0) {
-            ok = parse_count(value, &out->config.job_timeout_ms);
-        } else if (strcmp(name, "max_attempts") == 0) {
-            ok = parse_count(value, &out->config.max_attempts);
-        } else if (strcmp(name, "worker_nice") == 0) {
-            ok = parse_nice(value, &worker_nice);
-        } else if (strcmp(name, "wait_thread") == 0) {
-            ok = parse_yes_no(value, &wait_thread);
-        } else {
-            RedisModule_Log(ctx, "warning", "md5pool: unknown module argument '%s' (expected workers, "
-                            "queue_capacity, job_timeout_ms, max_attempts, worker_nice or wait_thread)", name);
+        int applied;
+        if (i + 1 == argc) {
+            RedisModule_Log(ctx, "warning", "module argument '%s' has no value", name);
             return REDISMODULE_ERR;
         }
-        if (!ok) {
-            RedisModule_Log(ctx, "warning", "md5pool: bad value '%s' for %s", RedisModule_StringPtrLen(value, NULL),
+        applied = apply_module_arg(name, argv[i + 1], out);
+        if (applied < 0) {
+            RedisModule_Log(ctx, "warning", "unknown module argument '%s' (expected workers, queue_capacity, "
+                            "job_timeout_ms, max_attempts, worker_nice or wait_thread)", name);
+            return REDISMODULE_ERR;
+        }
+        if (applied == 0) {
+            RedisModule_Log(ctx, "warning", "bad value '%s' for %s", RedisModule_StringPtrLen(argv[i + 1], NULL),
                             name);
             return REDISMODULE_ERR;
         }
     }
-    if (i < argc) {
-        RedisModule_Log(ctx, "warning", "md5pool: module argument '%s' has no value",
-                        RedisModule_StringPtrLen(argv[i], NULL));
-        return REDISMODULE_ERR;
+    if (!out->wait_thread && RedisModule_EventLoopAdd == NULL) {
+        RedisModule_Log(ctx, "notice", "this Redis has no RedisModule_EventLoopAdd (before 7.0): results are "
+                        "delivered by a module thread, as with wait_thread yes");
+        out->wait_thread = 1;
     }
-    if (!wait_thread && RedisModule_EventLoopAdd == NULL) {
-        RedisModule_Log(ctx, "notice", "md5pool: this Redis has no RedisModule_EventLoopAdd (before 7.0): "
-                        "results are delivered by a module thread, as with wait_thread yes");
-        wait_thread = 1;
-    }
-    out->completion = wait_thread ? COMPLETION_WAIT_THREAD : COMPLETION_EVENT_LOOP;
     if (worker_nice > 0) {
         out->config.worker_init = lower_worker_priority;
     }
@@ -379,18 +389,18 @@ static int start_pool(RedisModuleCtx *ctx, const struct module_settings *setting
     int err = inflight_init(&book);
 
     if (err != 0) {
-        RedisModule_Log(ctx, "warning", "md5pool: mutex: %s", strerror(err));
+        RedisModule_Log(ctx, "warning", "mutex: %s", strerror(err));
         return REDISMODULE_ERR;
     }
     status = pool_create(&settings->config, &md5_pool);
     if (status != POOL_OK) {
-        RedisModule_Log(ctx, "warning", "md5pool: pool_create: %s %s", status_name(status), pool_strerror(status));
+        RedisModule_Log(ctx, "warning", "pool_create: %s %s", status_name(status), pool_strerror(status));
         inflight_destroy(&book);
         return REDISMODULE_ERR;
     }
-    err = completion_start(settings->completion, md5_pool, &book);
+    err = completion_start(settings->wait_thread ? COMPLETION_WAIT_THREAD : COMPLETION_EVENT_LOOP, md5_pool, &book);
     if (err != 0) {
-        RedisModule_Log(ctx, "warning", "md5pool: cannot watch the pool: %s", strerror(err));
+        RedisModule_Log(ctx, "warning", "cannot watch the pool: %s", strerror(err));
         stop_pool();
         return REDISMODULE_ERR;
     }
@@ -427,7 +437,7 @@ MODULE_EXPORT int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **ar
         stop_pool();
         return REDISMODULE_ERR;
     }
-    RedisModule_Log(ctx, "notice", "md5pool %s: pool ready, results via %s", pool_version(), completion_mode_name());
+    RedisModule_Log(ctx, "notice", "libmd5pool %s: pool ready, results via %s", pool_version(), completion_mode_name());
     return REDISMODULE_OK;
 }
 
@@ -442,7 +452,7 @@ MODULE_EXPORT int RedisModule_OnUnload(RedisModuleCtx *ctx) {
         inflight_unlock(&book);
     }
     if (waiting > 0) {
-        RedisModule_Log(ctx, "warning", "md5pool: not unloading: %llu clients wait for jobs",
+        RedisModule_Log(ctx, "warning", "not unloading: %llu clients wait for jobs",
                         (unsigned long long)waiting);
         return REDISMODULE_ERR;
     }
