@@ -111,8 +111,7 @@ def measure(module, quick):
                   "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, stdout=subprocess.PIPE,
                                         text=True).stdout.strip(),
                   "load_before": loadavg(), "quick": quick}}
-    srv = Server(module, [])  # workers = the CPUs Redis may run on; results via Redis's event loop
-    try:
+    with Server(module, []) as srv:  # workers = the CPUs Redis may run on; results via Redis's event loop
         log("redis bench: PING, idle")
         R["ping_idle"] = ping_latency(srv, n["idle"], n["paced"])
         log("redis bench: PING beside 8 x MD5POOL.CHAIN")
@@ -125,16 +124,11 @@ def measure(module, quick):
         R["chain_128"] = throughput(srv, "MD5POOL.CHAIN", 128, n["t128"])
         R["local_8"] = throughput(srv, "MD5POOL.LOCAL", 8, n["local8"])
         R["meta"]["workers"] = srv.stats()["workers_configured"]
-    finally:
-        srv.stop()
     # The same CHAIN load with the workers at Redis's own priority, for the worker_nice default.
-    srv = Server(module, ["worker_nice", 0])
-    try:
+    with Server(module, ["worker_nice", 0]) as srv:
         log("redis bench: PING beside 8 x MD5POOL.CHAIN, worker_nice 0")
         R["ping_chain_nice0"] = ping_latency(srv, n["chain"], n["paced"], "MD5POOL.CHAIN")
         R["chain_128_nice0"] = throughput(srv, "MD5POOL.CHAIN", 128, n["t128"])
-    finally:
-        srv.stop()
     R["meta"]["load_after"] = loadavg()
     return R
 

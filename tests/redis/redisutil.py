@@ -139,6 +139,12 @@ class Server:
             pass
         return self.proc.wait(timeout=timeout)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
     def stop(self):
         """Ends the server whatever its state and removes its directory."""
         if self.proc.poll() is None:

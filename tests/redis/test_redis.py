@@ -131,8 +131,7 @@ def test_bad_arguments(srv):
 
 # ------------------------------------------------------------------ 3. busy, clients leaving
 def test_busy_and_leaving_clients(module, expected, mode_args):
-    srv = Server(module, ["workers", 1, "queue_capacity", 3] + mode_args)
-    try:
+    with Server(module, ["workers", 1, "queue_capacity", 3] + mode_args) as srv:
         killed = subprocess.Popen(["redis-cli", "-s", srv.sock, "MD5POOL.CHAIN", str(LONG_JOB), "killed"],
                                   stdout=subprocess.DEVNULL)
         closed = srv.client()
@@ -159,27 +158,21 @@ def test_busy_and_leaving_clients(module, expected, mode_args):
         got = admin.call("MD5POOL.CHAIN", 1000, "after")
         check(got == expected(b"after", 1000), "a job after the cancels: %r" % got)
         admin.close()
-    finally:
-        srv.stop()
 
 
 def test_job_timeout(module, expected, mode_args):
-    srv = Server(module, ["workers", 1, "job_timeout_ms", 300] + mode_args)
-    try:
+    with Server(module, ["workers", 1, "job_timeout_ms", 300] + mode_args) as srv:
         c = srv.client()
         got = c.call("MD5POOL.CHAIN", LONG_JOB, "too long")
         check(isinstance(got, ReplyError) and got.startswith("ERR POOL_EJOBTIMEOUT "), "job_timeout_ms: %r" % got)
         got = c.call("MD5POOL.CHAIN", 1000, "in time")
         check(got == expected(b"in time", 1000), "a job after a timeout: %r" % got)
         c.close()
-    finally:
-        srv.stop()
 
 
 # ------------------------------------------------------------------ 4. workers killed
 def test_worker_kills(module, expected, mode_args):
-    srv = Server(module, ["workers", 2, "max_attempts", 1] + mode_args)
-    try:
+    with Server(module, ["workers", 2, "max_attempts", 1] + mode_args) as srv:
         check(wait_for(lambda: len(descendants(srv.pid)) >= 3, 10), "fork server + 2 workers")
         stop = threading.Event()
         kills = []
@@ -235,8 +228,6 @@ def test_worker_kills(module, expected, mode_args):
         for conn in conns:
             conn.close()
         return ok, eworker, len(kills)
-    finally:
-        srv.stop()
 
 
 # ------------------------------------------------------------------ 5. unload, shutdown
@@ -311,15 +302,12 @@ def test_shutdown(srv):
 def run_mode(mode, module, expected):
     mode_args = MODES[mode]
     t0 = time.monotonic()
-    srv = Server(module, ["workers", 2] + mode_args)
-    try:
+    with Server(module, ["workers", 2] + mode_args) as srv:
         n = test_results(srv, expected, mode)
         test_bad_arguments(srv)
         if mode == "event_loop":
             test_unload(srv, module, mode_args, expected)
         test_shutdown(srv)
-    finally:
-        srv.stop()
     test_busy_and_leaving_clients(module, expected, mode_args)
     test_job_timeout(module, expected, mode_args)
     ok, eworker, kills = test_worker_kills(module, expected, mode_args)
