@@ -174,16 +174,23 @@ impl Avx2 {
     }
 }
 
-/// One iteration of one group (1.5 blocks), in ns, measured by `examples/kernel_bench.rs`.
+/// One iteration (1.5 blocks) in ns, measured by `examples/kernel_bench.rs` on the reference
+/// machine: per group at full throughput, and the floor that a lone group's dependency chain
+/// sets.
 const GROUP_ITERATION_NS: u64 = 96;
+const LATENCY_ITERATION_NS: u64 = 167;
 
 impl Kernel for Avx2 {
     const WIDTH: usize = WIDTH;
     const MAX_GROUPS: usize = 3;
 
     fn iteration_ns(groups: usize, long_groups: usize) -> u64 {
-        // A two-block final every other iteration: half a block more on 1.5.
-        (GROUP_ITERATION_NS * (3 * groups + long_groups) as u64).div_ceil(3)
+        multibuf::iteration_ns(
+            GROUP_ITERATION_NS,
+            LATENCY_ITERATION_NS,
+            groups,
+            long_groups,
+        )
     }
 
     fn iters(&self, rows: &mut Rows, groups: usize, phase_b: bool, n: u64, long_groups: usize) {

@@ -111,6 +111,19 @@ pub(crate) trait Kernel: Copy + Send + 'static {
     fn iteration_ns(groups: usize, long_groups: usize) -> u64;
 }
 
+/// The cost model of [`Kernel::iteration_ns`]: groups run in parallel up to the throughput of
+/// the vector units, and a group whose "A" finals take two blocks does half a block more per
+/// iteration (2 blocks instead of 1.5).
+pub(crate) fn iteration_ns(
+    group_ns: u64,
+    latency_ns: u64,
+    groups: usize,
+    long_groups: usize,
+) -> u64 {
+    let base = latency_ns.max(group_ns * groups as u64);
+    base + base * long_groups as u64 / (3 * groups as u64)
+}
+
 /// A job in a lane: its caller's tag and the iterations it has left.
 #[derive(Clone, Copy)]
 struct Slot {
