@@ -96,6 +96,11 @@ pub(crate) fn fresh(rows: &Rows) -> &Rows {
 
 pub(crate) type Rows = [[u32; MAX_LANES]; NROWS];
 
+/// The lane table on a cache-line boundary: every row is then 4 cache lines, and no vector
+/// load or store of a group straddles two of them.
+#[repr(C, align(64))]
+struct Table(Rows);
+
 /// A SIMD kernel: runs iterations on the lane table.
 pub(crate) trait Kernel: Copy + Send + 'static {
     /// Lanes per vector.
@@ -196,7 +201,7 @@ fn move_lane(rows: &mut Rows, from: usize, to: usize) {
 /// hold them.
 pub(crate) struct Simd<K: Kernel> {
     k: K,
-    rows: Box<Rows>,
+    rows: Box<Table>,
     slots: [Option<Slot>; MAX_LANES],
     /// Jobs in lanes.
     active: usize,
@@ -212,7 +217,7 @@ impl<K: Kernel> Simd<K> {
     pub(crate) fn new(k: K) -> Simd<K> {
         Simd {
             k,
-            rows: Box::new([[0; MAX_LANES]; NROWS]),
+            rows: Box::new(Table([[0; MAX_LANES]; NROWS])),
             slots: [None; MAX_LANES],
             active: 0,
             groups: 1,
@@ -234,7 +239,7 @@ impl<K: Kernel> Simd<K> {
         let l = (self.slots.iter().position(Option::is_none))
             .expect("a free lane: jobs start only below the capacity");
         self.groups = self.groups.max(l / K::WIDTH + 1);
-        load_lane(&mut self.rows, l, &job.cursor);
+        load_lane(&mut self.rows.0, l, &job.cursor);
         self.slots[l] = Some(Slot {
             tag: job.tag,
             remaining: job.remaining,
@@ -250,7 +255,7 @@ impl<K: Kernel> Simd<K> {
                 self.active = 0;
                 self.solo = Some(Chain {
                     tag: slot.tag,
-                    cursor: lane_cursor(&self.rows, l),
+                    cursor: lane_cursor(&self.rows.0, l),
                     remaining: slot.remaining,
                 });
             }
@@ -267,7 +272,7 @@ impl<K: Kernel> Simd<K> {
         for from in 0..self.groups * K::WIDTH {
             if let Some(s) = self.slots[from] {
                 if from != to {
-                    move_lane(&mut self.rows, from, to);
+                    move_lane(&mut self.rows.0, from, to);
                     self.slots[to] = Some(s);
                     self.slots[from] = None;
                 }
@@ -286,17 +291,17 @@ impl<K: Kernel> Simd<K> {
         };
         let (mut i, mut j) = (0, lanes - 1);
         while i < j {
-            if is_long(&self.rows, &self.slots, i) {
+            if is_long(&self.rows.0, &self.slots, i) {
                 i += 1;
-            } else if !is_long(&self.rows, &self.slots, j) {
+            } else if !is_long(&self.rows.0, &self.slots, j) {
                 j -= 1;
             } else {
-                swap_lanes(&mut self.rows, i, j);
+                swap_lanes(&mut self.rows.0, i, j);
                 self.slots.swap(i, j);
             }
         }
         let long = (0..lanes)
-            .filter(|&l| is_long(&self.rows, &self.slots, l))
+            .filter(|&l| is_long(&self.rows.0, &self.slots, l))
             .count();
         long.div_ceil(K::WIDTH)
     }
@@ -312,22 +317,22 @@ impl<K: Kernel> Simd<K> {
         for (l, s) in self.slots[..lanes].iter().enumerate() {
             if let Some(s) = s {
                 n = n.min(s.remaining);
-                let lo = u64::from(self.rows[R_LEN][l]);
+                let lo = u64::from(self.rows.0[R_LEN][l]);
                 n = n.min(((1u64 << 32) - lo).div_ceil(256));
             }
         }
         let cost = K::iteration_ns(self.groups, long_groups);
         n = n.min((*left / cost).max(1));
         *left = left.saturating_sub(n.saturating_mul(cost));
-        let before: [u32; MAX_LANES] = self.rows[R_LEN];
+        let before: [u32; MAX_LANES] = self.rows.0[R_LEN];
         self.k
-            .iters(&mut self.rows, self.groups, self.phase_b, n, long_groups);
+            .iters(&mut self.rows.0, self.groups, self.phase_b, n, long_groups);
         self.phase_b ^= n % 2 == 1;
         for l in 0..lanes {
             // The kernel adds 256 bits to the low word per iteration; `n` was capped so that
             // it wraps at most once, at the very end.
             if u64::from(before[l]) + 256 * n >= 1 << 32 {
-                self.rows[R_LEN + 1][l] = self.rows[R_LEN + 1][l].wrapping_add(1);
+                self.rows.0[R_LEN + 1][l] = self.rows.0[R_LEN + 1][l].wrapping_add(1);
             }
             if let Some(s) = &mut self.slots[l] {
                 s.remaining -= n;
@@ -335,7 +340,7 @@ impl<K: Kernel> Simd<K> {
                     let tag = s.tag;
                     self.slots[l] = None;
                     self.active -= 1;
-                    events.finished(tag, &lane_cursor(&self.rows, l).hex());
+                    events.finished(tag, &lane_cursor(&self.rows.0, l).hex());
                 }
             }
         }
