@@ -207,11 +207,12 @@ fn lanes_bench(iterations: u64, runs: usize) {
             let mut slices = Vec::new();
             sliced(engine, &jobs, ms, Some(&mut slices));
             slices.sort_by(|a, b| a.total_cmp(b));
+            let per_job = |v: Vec<f64>| median(v) / jobs.len() as f64 * 1e3;
             println!(
-                "{name:>6} {what:>19}: batch {:.4} s, in 1 ms slices {:.4} s: {:.3}x the batch's \
-                 speed (median of per-run ratios); slices p50 {:.3} ms, max {:.3} ms",
-                median(b),
-                median(s),
+                "{name:>6} {what:>19}: batch {:.5} ms/job, in 1 ms slices {:.5} ms/job: {:.3}x the \
+                 batch's speed (median of per-run ratios); slices p50 {:.3} ms, max {:.3} ms",
+                per_job(b),
+                per_job(s),
                 median(ratio),
                 slices[slices.len() / 2] * 1e3,
                 slices[slices.len() - 1] * 1e3,

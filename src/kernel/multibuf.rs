@@ -328,10 +328,10 @@ impl<K: Kernel> Simd<K> {
         self.k
             .iters(&mut self.rows.0, self.groups, self.phase_b, n, long_groups);
         self.phase_b ^= n % 2 == 1;
-        for l in 0..lanes {
+        for (l, &lo) in before.iter().enumerate().take(lanes) {
             // The kernel adds 256 bits to the low word per iteration; `n` was capped so that
             // it wraps at most once, at the very end.
-            if u64::from(before[l]) + 256 * n >= 1 << 32 {
+            if u64::from(lo) + 256 * n >= 1 << 32 {
                 self.rows.0[R_LEN + 1][l] = self.rows.0[R_LEN + 1][l].wrapping_add(1);
             }
             if let Some(s) = &mut self.slots[l] {
