@@ -168,24 +168,12 @@ impl Avx512 {
     }
 }
 
-/// One iteration (1.5 blocks) in ns, measured by `examples/kernel_bench.rs` on the reference
-/// machine: per group at full throughput, and the floor that a lone group's dependency chain
-/// sets.
-const GROUP_ITERATION_NS: u64 = 101;
-const LATENCY_ITERATION_NS: u64 = 170;
-
 impl Kernel for Avx512 {
     const WIDTH: usize = WIDTH;
     const MAX_GROUPS: usize = 4;
-
-    fn iteration_ns(groups: usize, long_groups: usize) -> u64 {
-        multibuf::iteration_ns(
-            GROUP_ITERATION_NS,
-            LATENCY_ITERATION_NS,
-            groups,
-            long_groups,
-        )
-    }
+    // Measured by `examples/kernel_bench.rs` on the reference machine.
+    const GROUP_ITERATION_NS: u64 = 101;
+    const LATENCY_ITERATION_NS: u64 = 170;
 
     fn iters(&self, rows: &mut Rows, groups: usize, phase_b: bool, n: u64, long_groups: usize) {
         // SAFETY: an `Avx512` only exists after `detect` found every feature `iters` needs.

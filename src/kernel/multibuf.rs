@@ -111,22 +111,18 @@ pub(crate) trait Kernel: Copy + Send + 'static {
     /// `phase_b`. The lanes with `p >= 24` (two-block finals in "A" iterations) are all in
     /// the first `long_groups` groups.
     fn iters(&self, rows: &mut Rows, groups: usize, phase_b: bool, n: u64, long_groups: usize);
-    /// Estimated time of one iteration on `groups` groups, `long_groups` of them with lanes
-    /// whose "A" finals take two blocks, in ns (at least 1).
-    fn iteration_ns(groups: usize, long_groups: usize) -> u64;
-}
+    /// One iteration (1.5 blocks) in ns: per group at full throughput, and the floor that a
+    /// lone group's dependency chain sets.
+    const GROUP_ITERATION_NS: u64;
+    const LATENCY_ITERATION_NS: u64;
 
-/// The cost model of [`Kernel::iteration_ns`]: groups run in parallel up to the throughput of
-/// the vector units, and a group whose "A" finals take two blocks does half a block more per
-/// iteration (2 blocks instead of 1.5).
-pub(crate) fn iteration_ns(
-    group_ns: u64,
-    latency_ns: u64,
-    groups: usize,
-    long_groups: usize,
-) -> u64 {
-    let base = latency_ns.max(group_ns * groups as u64);
-    base + base * long_groups as u64 / (3 * groups as u64)
+    /// Estimated time of one iteration on `groups` groups, `long_groups` of them with lanes
+    /// whose "A" finals take two blocks, in ns: groups run in parallel up to the throughput
+    /// of the vector units, and a long group does half a block more (2 blocks, not 1.5).
+    fn iteration_ns(groups: usize, long_groups: usize) -> u64 {
+        let base = Self::LATENCY_ITERATION_NS.max(Self::GROUP_ITERATION_NS * groups as u64);
+        base + base * long_groups as u64 / (3 * groups as u64)
+    }
 }
 
 /// A job in a lane: its caller's tag and the iterations it has left.
