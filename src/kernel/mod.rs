@@ -7,8 +7,8 @@
 //! (one job per 32-bit lane, several vectors of lanes in flight) for AVX2 (3 groups of 8
 //! lanes) and AVX-512 (4 groups of 16 lanes), chosen at run time. [`Lanes`] runs an open
 //! set of jobs on an engine in bounded slices (jobs join and leave between slices; a lone job
-//! runs on the scalar chain). `examples/kernel_bench.rs` measures them; `tests/check_avx2_no_avx512.sh` checks that the AVX2 engine has no
-//! AVX-512 instruction.
+//! runs on the scalar chain). `examples/kernel_bench.rs` measures them;
+//! `tests/check_avx2_no_avx512.sh` checks that the AVX2 engine has no AVX-512 instruction.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
