@@ -188,6 +188,7 @@ pub struct Pool {
     shared: Arc<Shared>,
     dispatcher: Option<JoinHandle<()>>,
     creator: i32,
+    engine: EngineKind,
 }
 
 fn resolve(config: &Config) -> Result<(Settings, usize, u32, WorkerSpec), Error> {
@@ -245,6 +246,7 @@ impl Pool {
     /// worker process exists (their `worker_init` may still be running).
     pub fn new(config: Config) -> Result<Pool, Error> {
         let (settings, capacity, max_attempts, spec) = resolve(&config)?;
+        let engine = spec.engine.kind();
         // SAFETY: plain system call creating a new descriptor.
         let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }
             .into_result()
@@ -291,8 +293,15 @@ impl Pool {
             shared,
             dispatcher: Some(dispatcher),
             creator: sys::current_pid(),
+            engine,
         };
         started.map(|()| pool)
+    }
+
+    /// The kernel engine the workers run.
+    pub fn engine(&self) -> Result<EngineKind, Error> {
+        self.check_process()?;
+        Ok(self.engine)
     }
 
     fn check_process(&self) -> Result<(), Error> {
