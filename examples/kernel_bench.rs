@@ -1,12 +1,15 @@
 //! In-process benchmark of the md5 chain kernel engines (one thread).
 //!
-//! cargo run --release --example kernel_bench -- [iterations] [runs] [mixed|scalar]
+//! cargo run --release --example kernel_bench -- [iterations] [runs] [mixed|scalar|lanes]
 //! Prints s/job for the scalar chain and jobs/s for each engine given `lanes()` jobs
 //! (medians of `runs`, in thread CPU time). `mixed`: messages of pseudo-random lengths 0-300 instead of
 //! "Hello World". `scalar`: only the scalar chain, for "Hello World" and for a 28-byte
 //! message (`len % 32 >= 24`: two-block finals, 2 blocks per iteration instead of 1.5).
-use md5pool::kernel::{md5_chain, Engine, EngineKind, JobInput};
+//! `lanes`: each engine's `Lanes` run in 1 ms slices against one closed batch
+//! (`Engine::run`), for full lanes, a lone job and 1,000 one-iteration jobs, runs alternated.
+use md5pool::kernel::{md5_chain, Engine, EngineKind, Events, Hex, JobInput, Lanes};
 use std::hint::black_box;
+use std::time::Duration;
 
 /// CPU time of this thread, in seconds (other processes on the machine do not count).
 fn cpu_seconds() -> f64 {
@@ -34,6 +37,9 @@ fn main() {
     let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
     let mixed = args.get(3).is_some_and(|s| s == "mixed");
     let scalar_only = args.get(3).is_some_and(|s| s == "scalar");
+    if args.get(3).is_some_and(|s| s == "lanes") {
+        return lanes_bench(iterations, runs);
+    }
 
     let scalar_chain = |msg: &[u8]| {
         median(
@@ -111,6 +117,105 @@ fn main() {
                 engine.lanes(),
                 jobs.len(),
                 rate * scalar
+            );
+        }
+    }
+}
+
+/// Counts finished jobs.
+struct Count(usize);
+
+impl Events for Count {
+    fn started(&mut self, _tag: u64) {}
+    fn finished(&mut self, _tag: u64, hex: &Hex) {
+        black_box(hex);
+        self.0 += 1;
+    }
+}
+
+/// CPU seconds of `jobs` through one closed batch (`Engine::run`).
+fn batch(engine: Engine, jobs: &[JobInput<'_>]) -> f64 {
+    let t = cpu_seconds();
+    let mut n = 0;
+    engine.run(jobs, &mut |_, h| {
+        black_box(h);
+        n += 1;
+    });
+    assert_eq!(n, jobs.len());
+    cpu_seconds() - t
+}
+
+/// CPU seconds of `jobs` through `Lanes` in slices of `slice`; with `slices`, the CPU time
+/// of every slice is appended to it.
+fn sliced(
+    engine: Engine,
+    jobs: &[JobInput<'_>],
+    slice: Duration,
+    mut slices: Option<&mut Vec<f64>>,
+) -> f64 {
+    let t = cpu_seconds();
+    let mut lanes = Lanes::new(engine);
+    for (tag, job) in jobs.iter().enumerate() {
+        lanes.add(tag as u64, job.msg, job.iterations);
+    }
+    let mut count = Count(0);
+    while !lanes.is_empty() {
+        match slices.as_deref_mut() {
+            Some(v) => {
+                let s = cpu_seconds();
+                lanes.run(slice, &mut count);
+                v.push(cpu_seconds() - s);
+            }
+            None => lanes.run(slice, &mut count),
+        }
+    }
+    assert_eq!(count.0, jobs.len());
+    cpu_seconds() - t
+}
+
+fn lanes_bench(iterations: u64, runs: usize) {
+    let ms = Duration::from_millis(1);
+    for kind in [EngineKind::Scalar, EngineKind::Avx2, EngineKind::Avx512] {
+        let Some(engine) = Engine::new(kind) else {
+            println!("{}: not supported here", kind.name());
+            continue;
+        };
+        let name = kind.name();
+        let full = Lanes::new(engine).capacity();
+        let one = JobInput {
+            msg: b"Hello World",
+            iterations,
+        };
+        let tiny = JobInput {
+            msg: b"Hello World",
+            iterations: 1,
+        };
+        for (what, jobs, reps) in [
+            ("full lanes", vec![one; full], 1),
+            ("lone job", vec![one], 1),
+            ("1,000 x 1 iteration", vec![tiny; 1000], 200),
+        ] {
+            // Alternated, and compared run by run: the machine's speed drifts.
+            let (mut b, mut s, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..runs {
+                let bt: f64 = (0..reps).map(|_| batch(engine, &jobs)).sum();
+                let st: f64 = (0..reps).map(|_| sliced(engine, &jobs, ms, None)).sum();
+                b.push(bt / reps as f64);
+                s.push(st / reps as f64);
+                ratio.push(bt / st);
+            }
+            let mut slices = Vec::new();
+            sliced(engine, &jobs, ms, Some(&mut slices));
+            slices.sort_by(|a, b| a.total_cmp(b));
+            let per_job = |v: Vec<f64>| median(v) / jobs.len() as f64 * 1e3;
+            println!(
+                "{name:>6} {what:>19}: batch {:.5} ms/job, in 1 ms slices {:.5} ms/job: {:.3}x the \
+                 batch's speed (median of per-run ratios); slices p50 {:.3} ms, max {:.3} ms",
+                per_job(b),
+                per_job(s),
+                median(ratio),
+                slices[slices.len() / 2] * 1e3,
+                slices[slices.len() - 1] * 1e3,
             );
         }
     }

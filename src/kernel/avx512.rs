@@ -168,17 +168,12 @@ impl Avx512 {
     }
 }
 
-/// One iteration of one group (1.5 blocks), in ns, measured by `examples/kernel_bench.rs`.
-const GROUP_ITERATION_NS: u64 = 100;
-
 impl Kernel for Avx512 {
     const WIDTH: usize = WIDTH;
     const MAX_GROUPS: usize = 4;
-
-    fn iteration_ns(groups: usize, long_groups: usize) -> u64 {
-        // A two-block final every other iteration: half a block more on 1.5.
-        (GROUP_ITERATION_NS * (3 * groups + long_groups) as u64).div_ceil(3)
-    }
+    // Measured by `examples/kernel_bench.rs` on the reference machine.
+    const GROUP_ITERATION_NS: u64 = 101;
+    const LATENCY_ITERATION_NS: u64 = 170;
 
     fn iters(&self, rows: &mut Rows, groups: usize, phase_b: bool, n: u64, long_groups: usize) {
         // SAFETY: an `Avx512` only exists after `detect` found every feature `iters` needs.

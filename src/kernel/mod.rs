@@ -5,9 +5,10 @@
 //!
 //! Engines: a scalar chain (latency-bound, one job at a time) and multi-buffer SIMD engines
 //! (one job per 32-bit lane, several vectors of lanes in flight) for AVX2 (3 groups of 8
-//! lanes) and AVX-512 (4 groups of 16 lanes), chosen at run time. `examples/kernel_bench.rs`
-//! measures them; `tests/check_avx2_no_avx512.sh` checks that the AVX2 engine has no
-//! AVX-512 instruction.
+//! lanes) and AVX-512 (4 groups of 16 lanes), chosen at run time. [`Lanes`] runs an open
+//! set of jobs on an engine in bounded slices (jobs join and leave between slices; a lone job
+//! runs on the scalar chain). `examples/kernel_bench.rs` measures them;
+//! `tests/check_avx2_no_avx512.sh` checks that the AVX2 engine has no AVX-512 instruction.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -134,9 +135,8 @@ impl Engine {
         }
     }
 
-    /// Runs every job, calling `done(index, &hex)` as each one finishes (in any order).
-    /// A lane whose job finishes takes the next job at once; a lone job runs on the scalar
-    /// chain.
+    /// Runs every job, calling `done(index, &hex)` as each one finishes (in any order): one
+    /// [`Lanes`] slice without a time limit.
     pub fn run(&self, jobs: &[JobInput<'_>], done: &mut dyn FnMut(usize, &Hex)) {
         struct Report<'a>(&'a mut dyn FnMut(usize, &Hex));
         impl Events for Report<'_> {

@@ -96,6 +96,11 @@ pub(crate) fn fresh(rows: &Rows) -> &Rows {
 
 pub(crate) type Rows = [[u32; MAX_LANES]; NROWS];
 
+/// The lane table on a cache-line boundary: every row is then 4 cache lines, and no vector
+/// load or store of a group straddles two of them.
+#[repr(C, align(64))]
+struct Table(Rows);
+
 /// A SIMD kernel: runs iterations on the lane table.
 pub(crate) trait Kernel: Copy + Send + 'static {
     /// Lanes per vector.
@@ -106,9 +111,18 @@ pub(crate) trait Kernel: Copy + Send + 'static {
     /// `phase_b`. The lanes with `p >= 24` (two-block finals in "A" iterations) are all in
     /// the first `long_groups` groups.
     fn iters(&self, rows: &mut Rows, groups: usize, phase_b: bool, n: u64, long_groups: usize);
+    /// One iteration (1.5 blocks) in ns: per group at full throughput, and the floor that a
+    /// lone group's dependency chain sets.
+    const GROUP_ITERATION_NS: u64;
+    const LATENCY_ITERATION_NS: u64;
+
     /// Estimated time of one iteration on `groups` groups, `long_groups` of them with lanes
-    /// whose "A" finals take two blocks, in ns (at least 1).
-    fn iteration_ns(groups: usize, long_groups: usize) -> u64;
+    /// whose "A" finals take two blocks, in ns: groups run in parallel up to the throughput
+    /// of the vector units, and a long group does half a block more (2 blocks, not 1.5).
+    fn iteration_ns(groups: usize, long_groups: usize) -> u64 {
+        let base = Self::LATENCY_ITERATION_NS.max(Self::GROUP_ITERATION_NS * groups as u64);
+        base + base * long_groups as u64 / (3 * groups as u64)
+    }
 }
 
 /// A job in a lane: its caller's tag and the iterations it has left.
@@ -183,7 +197,7 @@ fn move_lane(rows: &mut Rows, from: usize, to: usize) {
 /// hold them.
 pub(crate) struct Simd<K: Kernel> {
     k: K,
-    rows: Box<Rows>,
+    rows: Box<Table>,
     slots: [Option<Slot>; MAX_LANES],
     /// Jobs in lanes.
     active: usize,
@@ -199,7 +213,7 @@ impl<K: Kernel> Simd<K> {
     pub(crate) fn new(k: K) -> Simd<K> {
         Simd {
             k,
-            rows: Box::new([[0; MAX_LANES]; NROWS]),
+            rows: Box::new(Table([[0; MAX_LANES]; NROWS])),
             slots: [None; MAX_LANES],
             active: 0,
             groups: 1,
@@ -221,7 +235,7 @@ impl<K: Kernel> Simd<K> {
         let l = (self.slots.iter().position(Option::is_none))
             .expect("a free lane: jobs start only below the capacity");
         self.groups = self.groups.max(l / K::WIDTH + 1);
-        load_lane(&mut self.rows, l, &job.cursor);
+        load_lane(&mut self.rows.0, l, &job.cursor);
         self.slots[l] = Some(Slot {
             tag: job.tag,
             remaining: job.remaining,
@@ -237,7 +251,7 @@ impl<K: Kernel> Simd<K> {
                 self.active = 0;
                 self.solo = Some(Chain {
                     tag: slot.tag,
-                    cursor: lane_cursor(&self.rows, l),
+                    cursor: lane_cursor(&self.rows.0, l),
                     remaining: slot.remaining,
                 });
             }
@@ -254,7 +268,7 @@ impl<K: Kernel> Simd<K> {
         for from in 0..self.groups * K::WIDTH {
             if let Some(s) = self.slots[from] {
                 if from != to {
-                    move_lane(&mut self.rows, from, to);
+                    move_lane(&mut self.rows.0, from, to);
                     self.slots[to] = Some(s);
                     self.slots[from] = None;
                 }
@@ -273,17 +287,17 @@ impl<K: Kernel> Simd<K> {
         };
         let (mut i, mut j) = (0, lanes - 1);
         while i < j {
-            if is_long(&self.rows, &self.slots, i) {
+            if is_long(&self.rows.0, &self.slots, i) {
                 i += 1;
-            } else if !is_long(&self.rows, &self.slots, j) {
+            } else if !is_long(&self.rows.0, &self.slots, j) {
                 j -= 1;
             } else {
-                swap_lanes(&mut self.rows, i, j);
+                swap_lanes(&mut self.rows.0, i, j);
                 self.slots.swap(i, j);
             }
         }
         let long = (0..lanes)
-            .filter(|&l| is_long(&self.rows, &self.slots, l))
+            .filter(|&l| is_long(&self.rows.0, &self.slots, l))
             .count();
         long.div_ceil(K::WIDTH)
     }
@@ -299,22 +313,22 @@ impl<K: Kernel> Simd<K> {
         for (l, s) in self.slots[..lanes].iter().enumerate() {
             if let Some(s) = s {
                 n = n.min(s.remaining);
-                let lo = u64::from(self.rows[R_LEN][l]);
+                let lo = u64::from(self.rows.0[R_LEN][l]);
                 n = n.min(((1u64 << 32) - lo).div_ceil(256));
             }
         }
         let cost = K::iteration_ns(self.groups, long_groups);
         n = n.min((*left / cost).max(1));
         *left = left.saturating_sub(n.saturating_mul(cost));
-        let before: [u32; MAX_LANES] = self.rows[R_LEN];
+        let before: [u32; MAX_LANES] = self.rows.0[R_LEN];
         self.k
-            .iters(&mut self.rows, self.groups, self.phase_b, n, long_groups);
+            .iters(&mut self.rows.0, self.groups, self.phase_b, n, long_groups);
         self.phase_b ^= n % 2 == 1;
-        for l in 0..lanes {
+        for (l, &lo) in before.iter().enumerate().take(lanes) {
             // The kernel adds 256 bits to the low word per iteration; `n` was capped so that
             // it wraps at most once, at the very end.
-            if u64::from(before[l]) + 256 * n >= 1 << 32 {
-                self.rows[R_LEN + 1][l] = self.rows[R_LEN + 1][l].wrapping_add(1);
+            if u64::from(lo) + 256 * n >= 1 << 32 {
+                self.rows.0[R_LEN + 1][l] = self.rows.0[R_LEN + 1][l].wrapping_add(1);
             }
             if let Some(s) = &mut self.slots[l] {
                 s.remaining -= n;
@@ -322,7 +336,7 @@ impl<K: Kernel> Simd<K> {
                     let tag = s.tag;
                     self.slots[l] = None;
                     self.active -= 1;
-                    events.finished(tag, &lane_cursor(&self.rows, l).hex());
+                    events.finished(tag, &lane_cursor(&self.rows.0, l).hex());
                 }
             }
         }
