@@ -30,10 +30,12 @@ pub struct WorkerSpec {
 
 /// The CPU time a worker runs its jobs between two looks at its channel: what a
 /// new job may wait for a lane, and what a stop may wait to be carried out.
-const SLICE: Duration = Duration::from_millis(1);
-/// The slice right after jobs arrived: more often follow (a host submitting in a
-/// loop), and they should join the lanes before the running ones get far.
-const SHORT_SLICE: Duration = Duration::from_micros(200);
+const SLICE: Duration = Duration::from_micros(500);
+/// The engine runs in steps this long, and a slice ends early after a step in
+/// which a job finished: a result waits about this long at most to be sent. Right
+/// after jobs arrived, the slice is one step too: more often follow (a host
+/// submitting in a loop), and they should join the lanes at once.
+const STEP: Duration = Duration::from_micros(100);
 
 /// Before sleeping, a worker polls its channel this long: a host waiting on a
 /// result often sends the next job within microseconds, and waking a sleeping
@@ -85,9 +87,16 @@ fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
             ReadStatus::WouldBlock => false,
             ReadStatus::Closed => return,
         };
-        if !jobs.is_empty() {
-            jobs.run(if arrived { SHORT_SLICE } else { SLICE }, &mut out);
-        }
+        run_slice(&mut jobs, &mut out, if arrived { STEP } else { SLICE });
+    }
+}
+
+/// Runs the jobs for up to `slice`, step by step, until a result is ready to go.
+fn run_slice(jobs: &mut Lanes, out: &mut Outbox, slice: Duration) {
+    let mut used = Duration::ZERO;
+    while used < slice && !jobs.is_empty() && out.bytes.is_empty() {
+        jobs.run(STEP, out);
+        used += STEP;
     }
 }
 
