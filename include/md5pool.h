@@ -152,8 +152,9 @@ typedef void (*pool_log_fn)(int level, const char *message, void *arg);
 typedef struct pool_config {
     /**
      * sizeof(pool_config) as the caller compiled it, set by pool_config_init; any
-     * size from the version-1 struct up to the library's own is accepted (fields
-     * past it take their defaults); any other value is POOL_EINVAL.
+     * size from the version 1.0 struct (ending at log_arg) up to the library's
+     * own is accepted (fields past it take their defaults); any other value is
+     * POOL_EINVAL.
      */
     uint32_t size;
     /**
@@ -184,6 +185,13 @@ typedef struct pool_config {
     void *worker_init_arg;
     pool_log_fn log;
     void *log_arg;
+    /**
+     * (1.1) Cap on the message bytes the pool holds for jobs not finished yet
+     * (a job's copy is freed when it finishes); 0 = 268435456 (256 MiB). A
+     * submit that would pass it returns POOL_EFULL (collect or wait, then
+     * retry); a message longer than the cap alone is POOL_ETOOBIG.
+     */
+    uint64_t max_queued_bytes;
 } pool_config;
 
 /**
@@ -218,6 +226,11 @@ typedef struct pool_stats {
      * (death, timeout, cancel, recycling).
      */
     uint64_t worker_restarts;
+    /**
+     * (1.1) Message bytes the pool holds for jobs not finished yet (counted
+     * against max_queued_bytes).
+     */
+    uint64_t queued_bytes;
 } pool_stats;
 
 #ifdef __cplusplus

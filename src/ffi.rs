@@ -134,8 +134,9 @@ pub type pool_worker_init_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 #[derive(Clone, Copy)]
 pub struct pool_config {
     /// sizeof(pool_config) as the caller compiled it, set by pool_config_init; any
-    /// size from the version-1 struct up to the library's own is accepted (fields
-    /// past it take their defaults); any other value is POOL_EINVAL.
+    /// size from the version 1.0 struct (ending at log_arg) up to the library's
+    /// own is accepted (fields past it take their defaults); any other value is
+    /// POOL_EINVAL.
     pub size: u32,
     /// Worker processes; 0 = the CPUs this process may run on (at most 1024).
     pub workers: u32,
@@ -153,10 +154,16 @@ pub struct pool_config {
     pub worker_init_arg: *mut c_void,
     pub log: pool_log_fn,
     pub log_arg: *mut c_void,
+    /// (1.1) Cap on the message bytes the pool holds for jobs not finished yet
+    /// (a job's copy is freed when it finishes); 0 = 268435456 (256 MiB). A
+    /// submit that would pass it returns POOL_EFULL (collect or wait, then
+    /// retry); a message longer than the cap alone is POOL_ETOOBIG.
+    pub max_queued_bytes: u64,
 }
 
-/// The size of pool_config in version 1 of the API.
-const CONFIG_V1_SIZE: usize = std::mem::size_of::<pool_config>();
+/// The size of pool_config in version 1.0 of the API (up to log_arg).
+const CONFIG_V1_0_SIZE: usize =
+    std::mem::offset_of!(pool_config, log_arg) + std::mem::size_of::<*mut c_void>();
 
 impl pool_config {
     fn defaults() -> pool_config {
@@ -172,6 +179,7 @@ impl pool_config {
             worker_init_arg: std::ptr::null_mut(),
             log: None,
             log_arg: std::ptr::null_mut(),
+            max_queued_bytes: config::DEFAULT_MAX_QUEUED_BYTES as u64,
         }
     }
 
@@ -190,6 +198,10 @@ impl pool_config {
                 self.max_message_bytes,
                 config::DEFAULT_MAX_MESSAGE_BYTES,
             ),
+            max_queued_bytes: match self.max_queued_bytes {
+                0 => config::DEFAULT_MAX_QUEUED_BYTES,
+                bytes => usize::try_from(bytes).unwrap_or(usize::MAX),
+            },
             worker_init: self.worker_init.map(|init| {
                 let arg = CallbackArg(self.worker_init_arg);
                 // SAFETY: the caller gave this function and argument for exactly this call.
@@ -243,6 +255,9 @@ pub struct pool_stats {
     /// Total workers started after pool_create's first set, for any reason
     /// (death, timeout, cancel, recycling).
     pub worker_restarts: u64,
+    /// (1.1) Message bytes the pool holds for jobs not finished yet (counted
+    /// against max_queued_bytes).
+    pub queued_bytes: u64,
 }
 
 thread_local! {
@@ -360,7 +375,7 @@ pub unsafe extern "C" fn pool_create(cfg: *const pool_config, out: *mut *mut poo
         } else {
             // SAFETY: a non-NULL cfg points to at least its `size` field.
             let size = unsafe { (*cfg).size } as usize;
-            if !(CONFIG_V1_SIZE..=std::mem::size_of::<pool_config>()).contains(&size) {
+            if !(CONFIG_V1_0_SIZE..=std::mem::size_of::<pool_config>()).contains(&size) {
                 return pool_status::POOL_EINVAL;
             }
             let mut config = pool_config::defaults();
@@ -533,6 +548,7 @@ pub unsafe extern "C" fn pool_stats_get(p: *const pool, out: *mut pool_stats) ->
             jobs_failed: s.jobs_failed,
             jobs_retried: s.jobs_retried,
             worker_restarts: s.worker_restarts,
+            queued_bytes: s.queued_bytes,
         };
         // SAFETY: out was checked non-NULL.
         unsafe { out.write(stats) };

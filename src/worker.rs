@@ -53,7 +53,7 @@ fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
     if ipc::send_all(channel.as_fd(), &out).is_err() {
         return;
     }
-    let mut reader = FrameReader::default();
+    let mut reader = FrameReader::new(u32::MAX as usize);
     let mut batch = Batch::default();
     let lanes = spec.engine.lanes();
     loop {

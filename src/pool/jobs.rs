@@ -1,7 +1,9 @@
 //! The job table: every outstanding job, the FIFO queue and the ready list.
-//! Pure bookkeeping under the pool's lock; no I/O, no threads.
+//! Pure bookkeeping under the pool's lock; no I/O, no threads. Its room for
+//! `capacity` jobs is reserved at creation, so that out of memory a submit
+//! fails with POOL_ENOMEM and nothing else here ever allocates.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::IdMap;
 use crate::error::Error;
@@ -16,14 +18,8 @@ pub type WorkerId = u64;
 #[derive(Debug)]
 enum State {
     Queued,
-    Running {
-        worker: WorkerId,
-    },
-    /// `seq` orders the ready list: pool_wait_any collects the earliest finished.
-    Finished {
-        seq: u64,
-        outcome: Outcome,
-    },
+    Running { worker: WorkerId },
+    Finished { outcome: Outcome },
 }
 
 #[derive(Debug)]
@@ -61,36 +57,69 @@ pub enum Loss {
 
 pub struct JobTable {
     next_id: u64,
-    next_seq: u64,
     jobs: IdMap<u64, Job>,
     queue: VecDeque<u64>,
-    ready: BTreeMap<u64, u64>,
+    /// Finished jobs in the order they finished. A job collected by id stays
+    /// here until `collect_any` passes it (or `note_ready` sweeps), which keeps
+    /// collecting by id O(1); `ready_count` counts the live entries.
+    ready: VecDeque<u64>,
+    ready_count: usize,
     running: usize,
     capacity: usize,
+    /// Message bytes held for outstanding jobs, and their cap.
+    held_bytes: usize,
+    max_held_bytes: usize,
     max_attempts: u32,
     totals: Totals,
 }
 
 impl JobTable {
-    pub fn new(capacity: usize, max_attempts: u32) -> JobTable {
-        JobTable {
+    /// A table with room for `capacity` jobs and `max_held_bytes` of messages;
+    /// `NoMemory` when that room cannot be reserved.
+    pub fn new(
+        capacity: usize,
+        max_held_bytes: usize,
+        max_attempts: u32,
+    ) -> Result<JobTable, Error> {
+        let mut table = JobTable {
             next_id: 1,
-            next_seq: 0,
             jobs: IdMap::default(),
             queue: VecDeque::new(),
-            ready: BTreeMap::new(),
+            ready: VecDeque::new(),
+            ready_count: 0,
             running: 0,
             capacity,
+            held_bytes: 0,
+            max_held_bytes,
             max_attempts,
             totals: Totals::default(),
+        };
+        let reserved = table.jobs.try_reserve(capacity).is_ok()
+            && table.queue.try_reserve_exact(capacity).is_ok()
+            && table
+                .ready
+                .try_reserve_exact(capacity.saturating_mul(2))
+                .is_ok();
+        if reserved {
+            Ok(table)
+        } else {
+            Err(Error::NoMemory)
         }
     }
 
-    /// Queues a job; its id is never 0 and never reused.
+    /// Queues a job; its id is never 0 and never reused. `Full` when it would
+    /// pass the job or byte cap, `TooBig` when its message alone passes the byte cap.
     pub fn submit(&mut self, msg: Vec<u8>, iterations: u64) -> Result<u64, Error> {
-        if self.jobs.len() >= self.capacity {
+        if msg.len() > self.max_held_bytes {
+            return Err(Error::TooBig);
+        }
+        if self.jobs.len() >= self.capacity || msg.len() > self.max_held_bytes - self.held_bytes {
             return Err(Error::Full);
         }
+        // Collected jobs leave tombstones in the map; clearing them may need a
+        // new table, which must not abort when memory is short.
+        self.jobs.try_reserve(1).map_err(|_| Error::NoMemory)?;
+        self.held_bytes += msg.len();
         let id = self.next_id;
         self.next_id += 1;
         self.jobs.insert(
@@ -176,11 +205,12 @@ impl JobTable {
     /// Finishes every queued job with `error` (the pool cannot start workers).
     /// Returns how many finished.
     pub fn fail_queued(&mut self, error: Error) -> usize {
-        let ids: Vec<u64> = self.queue.drain(..).collect();
-        for &id in &ids {
+        let mut failed = 0;
+        while let Some(id) = self.queue.pop_front() {
             self.finish(id, Err(error));
+            failed += 1;
         }
-        ids.len()
+        failed
     }
 
     /// Cancels an outstanding job: it finishes (or its result is replaced) with
@@ -212,24 +242,48 @@ impl JobTable {
         match self.jobs.get(&id) {
             None => Err(Error::NoJob),
             Some(Job {
-                state: State::Finished { seq, .. },
+                state: State::Finished { .. },
                 ..
-            }) => {
-                let seq = *seq;
-                self.ready.remove(&seq);
-                Ok(Some(self.take_outcome(id)))
-            }
+            }) => Ok(Some(self.take_outcome(id))),
             Some(_) => Ok(None),
         }
     }
 
     /// Collects the earliest finished job.
     pub fn collect_any(&mut self) -> Option<(u64, Outcome)> {
-        let (_, id) = self.ready.pop_first()?;
-        Some((id, self.take_outcome(id)))
+        while let Some(id) = self.ready.pop_front() {
+            if self.is_finished(id) {
+                return Some((id, self.take_outcome(id)));
+            }
+        }
+        None
+    }
+
+    fn is_finished(&self, id: u64) -> bool {
+        matches!(
+            self.jobs.get(&id),
+            Some(Job {
+                state: State::Finished { .. },
+                ..
+            })
+        )
+    }
+
+    /// Adds a finished job to the ready list, first sweeping out collected
+    /// jobs when the list is full: it never grows past its reserved room, as at
+    /// most `capacity` of its entries are live.
+    fn note_ready(&mut self, id: u64) {
+        if self.ready.len() == self.ready.capacity() {
+            let mut ready = std::mem::take(&mut self.ready);
+            ready.retain(|&r| self.is_finished(r));
+            self.ready = ready;
+        }
+        self.ready.push_back(id);
+        self.ready_count += 1;
     }
 
     fn take_outcome(&mut self, id: u64) -> Outcome {
+        self.ready_count -= 1;
         match self.jobs.remove(&id) {
             Some(Job {
                 state: State::Finished { outcome, .. },
@@ -244,13 +298,15 @@ impl JobTable {
             Ok(_) => self.totals.completed += 1,
             Err(_) => self.totals.failed += 1,
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.ready.insert(seq, id);
-        self.jobs
+        let job = self
+            .jobs
             .get_mut(&id)
-            .expect("finished ids are in the table")
-            .state = State::Finished { seq, outcome };
+            .expect("finished ids are in the table");
+        job.state = State::Finished { outcome };
+        // Its message is not needed any more: the room is free for new jobs.
+        self.held_bytes -= job.msg.len();
+        job.msg = Vec::new();
+        self.note_ready(id);
     }
 
     /// Submitted and not yet collected.
@@ -268,7 +324,12 @@ impl JobTable {
 
     /// Finished and not yet collected.
     pub fn ready(&self) -> usize {
-        self.ready.len()
+        self.ready_count
+    }
+
+    /// Message bytes held for jobs not finished yet.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
     }
 
     pub fn totals(&self) -> Totals {
@@ -283,7 +344,7 @@ mod tests {
     const HEX: Hex = *b"1e4110cf294414bc2ac346ad274a7af3";
 
     fn table(capacity: usize, max_attempts: u32) -> JobTable {
-        JobTable::new(capacity, max_attempts)
+        JobTable::new(capacity, usize::MAX, max_attempts).unwrap()
     }
 
     fn submit(t: &mut JobTable) -> u64 {

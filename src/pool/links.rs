@@ -258,7 +258,8 @@ impl Links {
     }
 
     /// Gives queued jobs to workers, each to the least loaded one that can take
-    /// it, until no worker can take the next job or the queue is empty.
+    /// it, until no worker can take the next job or the queue is empty. Out of
+    /// memory for a job's bytes, the job stays queued for a later call.
     pub fn dispatch(&mut self, jobs: &mut JobTable, fill: Fill) {
         let mut touched: Vec<WorkerId> = Vec::new();
         while let Some((len, iterations)) = jobs.peek_next() {
@@ -270,6 +271,12 @@ impl Links {
                 .filter(|(_, l)| l.can_take(cost, max_jobs, fill))
                 .min_by_key(|(_, l)| l.in_flight.len());
             let Some((&id, link)) = taker else { break };
+            let room = link.out.try_reserve(ipc::FRAME_HEADER + len).is_ok()
+                && link.in_flight.try_reserve(1).is_ok()
+                && touched.try_reserve(1).is_ok();
+            if !room {
+                break;
+            }
             let job = jobs.start_next(id).expect("the queue is not empty");
             ipc::encode(
                 &Frame::Job {
