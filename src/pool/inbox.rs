@@ -111,9 +111,10 @@ impl Inbox {
         true
     }
 
-    /// What only the dispatcher acts on is waiting.
+    /// What only the dispatcher acts on is waiting (a channel left unread for
+    /// want of memory included: it reads it again later).
     pub fn needs_dispatcher(&self) -> bool {
-        self.ready_lanes.is_some() || self.closed
+        self.ready_lanes.is_some() || self.closed || self.starved
     }
 
     pub fn take_ready_lanes(&mut self) -> Option<usize> {
