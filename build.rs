@@ -13,6 +13,7 @@ fn main() {
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     println!("cargo:rerun-if-changed=src/ffi.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=Cargo.toml");
     println!("cargo:rerun-if-changed=build.rs");
 
     let version_script = out_dir.join("md5pool.map");
@@ -23,7 +24,12 @@ fn main() {
     );
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{SONAME}");
 
-    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).unwrap();
+    let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).unwrap();
+    let version = Version::of_this_crate();
+    config.header = config
+        .header
+        .map(|banner| banner.replace("@API_VERSION@", &version.api()));
+    config.after_includes = Some(version.c_macros());
     let mut generated = Vec::new();
     cbindgen::Builder::new()
         .with_src(crate_dir.join("src/ffi.rs"))
@@ -36,6 +42,64 @@ fn main() {
     if fs::read_to_string(&path).ok().as_deref() != Some(header.as_str()) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, header).unwrap();
+    }
+}
+
+/// The crate's version from Cargo.toml: the header's version macros come from it,
+/// so that they can never disagree with pool_version() (which is the same string).
+struct Version {
+    major: u32,
+    minor: u32,
+    patch: u32,
+    /// All of it, pre-release part included: what pool_version() returns.
+    text: String,
+}
+
+impl Version {
+    fn of_this_crate() -> Version {
+        let part = |name: &str| -> u32 {
+            let value = env::var(name).unwrap();
+            let number = value.parse().unwrap();
+            assert!(
+                number <= 0xff,
+                "{name} = {number} does not fit POOL_VERSION_NUM"
+            );
+            number
+        };
+        Version {
+            major: part("CARGO_PKG_VERSION_MAJOR"),
+            minor: part("CARGO_PKG_VERSION_MINOR"),
+            patch: part("CARGO_PKG_VERSION_PATCH"),
+            text: env::var("CARGO_PKG_VERSION").unwrap(),
+        }
+    }
+
+    /// The API version the banner names: a patch release changes no promise.
+    fn api(&self) -> String {
+        format!("{}.{}", self.major, self.minor)
+    }
+
+    fn c_macros(&self) -> String {
+        let Version {
+            major,
+            minor,
+            patch,
+            text,
+        } = self;
+        format!(
+            "
+/**
+ * The version of this header (from Cargo.toml), for compile-time checks:
+ * POOL_VERSION_NUM is 0xMMmmpp (major, minor, patch), like LIBCURL_VERSION_NUM, so
+ * `#if POOL_VERSION_NUM >= 0x010100` asks for 1.1.0 or later. pool_version() gives the
+ * version of the library loaded at run time (the same string when they match).
+ */
+#define POOL_VERSION_MAJOR {major}
+#define POOL_VERSION_MINOR {minor}
+#define POOL_VERSION_PATCH {patch}
+#define POOL_VERSION_NUM 0x{major:02x}{minor:02x}{patch:02x}
+#define POOL_VERSION \"{text}\""
+        )
     }
 }
 

@@ -9,6 +9,8 @@
  *
  *     ITERATIONS SP MESSAGE LF   ->  OK <32 lowercase hex digits> LF
  *                                ->  ERR <STATUS_NAME> <text> LF
+ *     STATS LF                   ->  STATS name=value ... LF  (pool_stats_get
+ *                                    fields, then clients=<connections>)
  *
  * MESSAGE is every byte after the first space up to the LF (a CR right before
  * the LF is dropped); it may hold any other byte, NUL included. STATUS_NAME is
@@ -28,10 +30,13 @@
  * SIGTERM/SIGINT: stop accepting, stop reading requests, finish the jobs in
  * flight and send their replies for up to --shutdown-timeout-ms, then
  * pool_destroy and exit 0. A second signal cuts the wait short.
+ * SIGHUP: reopen --log-file (after logrotate); nothing else is reloaded.
+ * Under systemd (Type=notify) it reports READY=1 and STOPPING=1.
  *
+ * The manual is man/hashd.8; the systemd unit is c_examples/hashd.service.
  * Build: make hashd   (build/bin/hashd)
- * Try:   build/bin/hashd --unix /tmp/hashd.sock --port 7373 &
- *        printf '1000000 Hello World\n' | nc -q1 127.0.0.1 7373
+ * Try:   build/bin/hashd --unix=/tmp/hashd.sock --port=7373 &
+ *        printf '1000000 Hello World\nSTATS\n' | nc -q1 127.0.0.1 7373
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* accept4, signalfd, epoll, MSG_NOSIGNAL */
@@ -39,11 +44,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,8 +67,9 @@
 
 #include <md5pool.h>
 
-/* A reply line: "ERR POOL_EJOBTIMEOUT <strerror text>: <detail>\n" fits. */
-#define REPLY_MAX 192
+/* A reply line: "ERR POOL_EJOBTIMEOUT <strerror text>: <detail>\n" and the
+ * STATS line with every counter at its largest fit. */
+#define REPLY_MAX 320
 /* Stop reading a client that has this many reply bytes it has not read yet. */
 #define OUT_HIGH_WATER (64 * 1024)
 #define MAX_EVENTS 64
@@ -71,6 +80,9 @@ struct options {
     const char *unix_path; /* NULL: no Unix socket */
     const char *addr;      /* TCP address to bind */
     long port;             /* 0: no TCP; -1: any free port (reported at startup) */
+    long socket_mode;      /* -1: leave the Unix socket's mode to the umask */
+    long socket_gid;       /* -1: leave the Unix socket's group alone */
+    const char *log_path;  /* NULL: log to stderr as it was given to us */
     unsigned long workers, queue, max_line, max_pipeline, max_clients;
     unsigned long long max_iterations;
     unsigned long job_timeout_ms, max_attempts, shutdown_timeout_ms;
@@ -81,24 +93,28 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: hashd [options]\n"
-            "  --unix PATH              listen on a Unix stream socket at PATH\n"
-            "  --port N|any             listen on TCP port N (0 = no TCP, default 7373;\n"
-            "                           any = a free port, printed in the READY line)\n"
-            "  --addr A                 TCP address to bind (default 127.0.0.1)\n"
-            "  --workers N              worker processes (0 = one per CPU, default 0)\n"
-            "  --queue N                pool queue capacity (default 1024)\n"
-            "  --max-line N             longest request line in bytes (default 4096)\n"
-            "  --max-pipeline N         replies one client may owe before it is not read (default 64)\n"
-            "  --max-clients N          connections at once (default 1024)\n"
-            "  --max-iterations N       largest ITERATIONS accepted (default 100000000)\n"
-            "  --job-timeout-ms N       limit on one job's run time (default 0 = none)\n"
-            "  --max-attempts N         tries per job when its worker dies (default 0 = library's 3)\n"
-            "  --shutdown-timeout-ms N  how long SIGTERM waits for jobs in flight (default 5000)\n"
-            "  --verbose                print the pool's log messages\n");
+            "  -u, --unix=PATH              listen on a Unix stream socket at PATH\n"
+            "  -m, --socket-mode=MODE       octal mode of that socket (e.g. 0660; default: umask)\n"
+            "  -g, --socket-group=GROUP     group (name or number) of that socket\n"
+            "  -p, --port=N|any             listen on TCP port N (0 = no TCP, default 7373;\n"
+            "                               any = a free port, printed in the READY line)\n"
+            "  -a, --addr=A                 TCP address to bind (default 127.0.0.1)\n"
+            "  -w, --workers=N              worker processes (0 = one per CPU, default 0)\n"
+            "  -q, --queue=N                pool queue capacity (default 1024)\n"
+            "      --max-line=N             longest request line in bytes (default 4096)\n"
+            "      --max-pipeline=N         replies one client may owe before it is not read (default 64)\n"
+            "      --max-clients=N          connections at once (default 1024)\n"
+            "      --max-iterations=N       largest ITERATIONS accepted (default 100000000)\n"
+            "      --job-timeout-ms=N       limit on one job's run time (default 0 = none)\n"
+            "      --max-attempts=N         tries per job when its worker dies (default 0 = library's 3)\n"
+            "      --shutdown-timeout-ms=N  how long SIGTERM waits for jobs in flight (default 5000)\n"
+            "  -l, --log-file=PATH          append log lines to PATH (reopened on SIGHUP)\n"
+            "  -v, --verbose                also log the pool's messages\n"
+            "  -h, --help                   this text\n");
 }
 
-/* Parses a whole decimal number in [min, max]; 0 on success. */
-static int parse_number(const char *s, unsigned long long min, unsigned long long max,
+/* Parses a whole number in [min, max] in `base`; 0 on success. */
+static int parse_number(const char *s, int base, unsigned long long min, unsigned long long max,
                         unsigned long long *out)
 {
     char *end;
@@ -106,104 +122,181 @@ static int parse_number(const char *s, unsigned long long min, unsigned long lon
     if (*s < '0' || *s > '9') /* strtoull would accept "-1" and " 1" */
         return -1;
     errno = 0;
-    v = strtoull(s, &end, 10);
+    v = strtoull(s, &end, base);
     if (errno != 0 || *end != '\0' || v < min || v > max)
         return -1;
     *out = v;
     return 0;
 }
 
+/* A group name, or a number for a group without one. */
+static int parse_group(const char *s, long *gid)
+{
+    unsigned long long n;
+    struct group *g = getgrnam(s);
+    if (g) {
+        *gid = (long)g->gr_gid;
+        return 0;
+    }
+    if (parse_number(s, 10, 0, UINT32_MAX - 1, &n) != 0)
+        return -1;
+    *gid = (long)n;
+    return 0;
+}
+
+/* Long options without a short form get codes past the char range. */
+enum {
+    OPT_MAX_LINE = 256,
+    OPT_MAX_PIPELINE,
+    OPT_MAX_CLIENTS,
+    OPT_MAX_ITERATIONS,
+    OPT_JOB_TIMEOUT,
+    OPT_MAX_ATTEMPTS,
+    OPT_SHUTDOWN_TIMEOUT
+};
+
+static const struct option long_options[] = {
+    {"unix", required_argument, NULL, 'u'},
+    {"socket-mode", required_argument, NULL, 'm'},
+    {"socket-group", required_argument, NULL, 'g'},
+    {"port", required_argument, NULL, 'p'},
+    {"addr", required_argument, NULL, 'a'},
+    {"workers", required_argument, NULL, 'w'},
+    {"queue", required_argument, NULL, 'q'},
+    {"max-line", required_argument, NULL, OPT_MAX_LINE},
+    {"max-pipeline", required_argument, NULL, OPT_MAX_PIPELINE},
+    {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+    {"max-iterations", required_argument, NULL, OPT_MAX_ITERATIONS},
+    {"job-timeout-ms", required_argument, NULL, OPT_JOB_TIMEOUT},
+    {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+    {"shutdown-timeout-ms", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
+    {"log-file", required_argument, NULL, 'l'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* parse_number into an unsigned long option. */
+static int parse_ulong(const char *s, unsigned long long min, unsigned long long max,
+                       unsigned long *out)
+{
+    unsigned long long n;
+    if (parse_number(s, 10, min, max, &n) != 0)
+        return -1;
+    *out = (unsigned long)n;
+    return 0;
+}
+
+/* Applies one option; -1 on a bad value. */
+static int apply_option(int code, const char *val, struct options *o)
+{
+    unsigned long long n;
+    switch (code) {
+    case 'u':
+        o->unix_path = *val ? val : NULL;
+        return 0;
+    case 'm':
+        if (parse_number(val, 8, 0, 07777, &n) != 0)
+            return -1;
+        o->socket_mode = (long)n;
+        return 0;
+    case 'g':
+        return parse_group(val, &o->socket_gid);
+    case 'p':
+        if (strcmp(val, "any") == 0) {
+            o->port = -1;
+            return 0;
+        }
+        if (parse_number(val, 10, 0, 65535, &n) != 0)
+            return -1;
+        o->port = (long)n;
+        return 0;
+    case 'a':
+        o->addr = val;
+        return 0;
+    case 'l':
+        o->log_path = val;
+        return 0;
+    case 'w':
+        return parse_ulong(val, 0, 1024, &o->workers);
+    case 'q':
+        return parse_ulong(val, 0, 1u << 24, &o->queue);
+    case OPT_MAX_LINE:
+        return parse_ulong(val, 16, 1u << 24, &o->max_line);
+    case OPT_MAX_PIPELINE:
+        return parse_ulong(val, 1, 1u << 16, &o->max_pipeline);
+    case OPT_MAX_CLIENTS:
+        return parse_ulong(val, 1, 1u << 20, &o->max_clients);
+    case OPT_MAX_ITERATIONS:
+        return parse_number(val, 10, 1, UINT64_MAX, &o->max_iterations);
+    case OPT_JOB_TIMEOUT:
+        return parse_ulong(val, 0, UINT32_MAX, &o->job_timeout_ms);
+    case OPT_MAX_ATTEMPTS:
+        return parse_ulong(val, 0, 1000, &o->max_attempts);
+    case OPT_SHUTDOWN_TIMEOUT:
+        return parse_ulong(val, 0, 3600000, &o->shutdown_timeout_ms);
+    }
+    return -1;
+}
+
+/* "--name" of an option, for messages (a short option has a long name too). */
+static const char *option_name(int code)
+{
+    const struct option *opt;
+    for (opt = long_options; opt->name; opt++)
+        if (opt->val == code)
+            return opt->name;
+    return "?";
+}
+
 static int parse_options(int argc, char **argv, struct options *o)
 {
-    int i;
-    o->unix_path = NULL;
-    o->addr = "127.0.0.1";
-    o->port = 7373;
-    o->workers = 0;
-    o->queue = 1024;
-    o->max_line = 4096;
-    o->max_pipeline = 64;
-    o->max_clients = 1024;
-    o->max_iterations = 100000000ULL;
-    o->job_timeout_ms = 0;
-    o->max_attempts = 0;
-    o->shutdown_timeout_ms = 5000;
-    o->verbose = 0;
-
-    for (i = 1; i < argc; i++) {
-        const char *name = argv[i], *val = NULL;
-        unsigned long long n;
-        struct {
-            const char *name;
-            unsigned long long min, max;
-            unsigned long *ul;
-        } nums[] = {
-            {"--workers", 0, 1024, &o->workers},
-            {"--queue", 0, 1u << 24, &o->queue},
-            {"--max-line", 16, 1u << 24, &o->max_line},
-            {"--max-pipeline", 1, 1u << 16, &o->max_pipeline},
-            {"--max-clients", 1, 1u << 20, &o->max_clients},
-            {"--job-timeout-ms", 0, UINT32_MAX, &o->job_timeout_ms},
-            {"--max-attempts", 0, 1000, &o->max_attempts},
-            {"--shutdown-timeout-ms", 0, 3600000, &o->shutdown_timeout_ms},
-        };
-        size_t k;
-        int matched = 0;
-
-        if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
+    int code, index;
+    static const struct options defaults = {
+        .addr = "127.0.0.1",
+        .port = 7373,
+        .socket_mode = -1,
+        .socket_gid = -1,
+        .queue = 1024,
+        .max_line = 4096,
+        .max_pipeline = 64,
+        .max_clients = 1024,
+        .max_iterations = 100000000ULL,
+        .shutdown_timeout_ms = 5000,
+    };
+    *o = defaults;
+    opterr = 0; /* our own messages, with the option's name */
+    while ((code = getopt_long(argc, argv, ":u:m:g:p:a:w:q:l:vh", long_options, &index)) != -1) {
+        switch (code) {
+        case 'h':
             usage(stdout);
             exit(0);
-        }
-        if (strcmp(name, "--verbose") == 0) {
+        case 'v':
             o->verbose = 1;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "hashd: unknown option or missing value: %s\n", name);
+            break;
+        case '?':
+            fprintf(stderr, "hashd: unknown option: %s\n", argv[optind - 1]);
             return -1;
-        }
-        val = argv[++i];
-        if (strcmp(name, "--unix") == 0) {
-            o->unix_path = *val ? val : NULL;
-            continue;
-        }
-        if (strcmp(name, "--addr") == 0) {
-            o->addr = val;
-            continue;
-        }
-        if (strcmp(name, "--port") == 0) {
-            if (strcmp(val, "any") == 0)
-                o->port = -1;
-            else if (parse_number(val, 0, 65535, &n) == 0)
-                o->port = (long)n;
-            else
-                goto bad_value;
-            continue;
-        }
-        if (strcmp(name, "--max-iterations") == 0) {
-            if (parse_number(val, 1, UINT64_MAX, &o->max_iterations) != 0)
-                goto bad_value;
-            continue;
-        }
-        for (k = 0; k < sizeof nums / sizeof nums[0]; k++) {
-            if (strcmp(name, nums[k].name) == 0) {
-                if (parse_number(val, nums[k].min, nums[k].max, &n) != 0)
-                    goto bad_value;
-                *nums[k].ul = (unsigned long)n;
-                matched = 1;
-                break;
+        case ':':
+            fprintf(stderr, "hashd: missing value for %s\n", argv[optind - 1]);
+            return -1;
+        default:
+            if (apply_option(code, optarg, o) != 0) {
+                fprintf(stderr, "hashd: bad value for --%s: %s\n", option_name(code), optarg);
+                return -1;
             }
         }
-        if (matched)
-            continue;
-        fprintf(stderr, "hashd: unknown option: %s\n", name);
-        return -1;
-    bad_value:
-        fprintf(stderr, "hashd: bad value for %s: %s\n", name, val);
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hashd: unexpected argument: %s\n", argv[optind]);
         return -1;
     }
     if (o->unix_path == NULL && o->port == 0) {
         fprintf(stderr, "hashd: nothing to listen on (give --unix and/or --port)\n");
+        return -1;
+    }
+    if (o->unix_path == NULL && (o->socket_mode >= 0 || o->socket_gid >= 0)) {
+        fprintf(stderr, "hashd: --socket-mode and --socket-group need --unix\n");
         return -1;
     }
     return 0;
@@ -219,6 +312,47 @@ static void logmsg(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+/* Points stderr, where every log line goes, at the --log-file (appending).
+ * dup2 swaps it atomically, so the pool's thread never sees it closed. */
+static int open_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        logmsg("--log-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (dup2(fd, STDERR_FILENO) < 0) {
+        logmsg("dup2(--log-file): %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Tells systemd (Type=notify) what we are doing, e.g. "READY=1"; does nothing
+ * when systemd did not start us. The protocol is one datagram, so no libsystemd. */
+static void notify_systemd(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa;
+    size_t len;
+    int fd;
+    if (!path || (path[0] != '/' && path[0] != '@') || (len = strlen(path)) >= sizeof sa.sun_path)
+        return;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, len);
+    if (path[0] == '@')
+        sa.sun_path[0] = '\0'; /* an abstract socket */
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+                         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+        logmsg("NOTIFY_SOCKET %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
 }
 
 /* The pool calls this from its own thread: stdio's stream lock makes it safe. */
@@ -565,15 +699,45 @@ static struct slot *slot_push(struct server *s, struct client *c, size_t *index)
     return &c->slots[i];
 }
 
-static void slot_set_error(struct slot *sl, pool_status st, const char *detail)
+/* Sets a slot's reply, a whole line ending in LF even if it had to be cut. */
+static void slot_printf(struct slot *sl, const char *fmt, ...)
 {
-    int n = snprintf(sl->reply, sizeof sl->reply, "ERR %s %s%s%s\n", status_name(st),
-                     pool_strerror(st), detail ? ": " : "", detail ? detail : "");
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(sl->reply, sizeof sl->reply, fmt, ap);
+    va_end(ap);
     if (n < 0 || (size_t)n >= sizeof sl->reply) { /* truncated: keep the line ending */
         n = (int)sizeof sl->reply - 1;
         sl->reply[n - 1] = '\n';
     }
     sl->len = (unsigned)n;
+}
+
+static void slot_set_error(struct slot *sl, pool_status st, const char *detail)
+{
+    slot_printf(sl, "ERR %s %s%s%s\n", status_name(st), pool_strerror(st), detail ? ": " : "",
+                detail ? detail : "");
+}
+
+/* The STATS request: the pool's counters and hashd's own, as NAME=VALUE pairs. */
+static void slot_set_stats(struct server *s, struct slot *sl)
+{
+    pool_stats ps;
+    pool_status st = pool_stats_get(s->pool, &ps);
+    if (st != POOL_OK) {
+        slot_set_error(sl, st, "pool_stats_get");
+        return;
+    }
+    slot_printf(sl,
+                "STATS workers_configured=%lu workers_alive=%lu jobs_queued=%llu "
+                "jobs_running=%llu jobs_ready=%llu jobs_completed=%llu jobs_failed=%llu "
+                "jobs_retried=%llu worker_restarts=%llu clients=%zu\n",
+                (unsigned long)ps.workers_configured, (unsigned long)ps.workers_alive,
+                (unsigned long long)ps.jobs_queued, (unsigned long long)ps.jobs_running,
+                (unsigned long long)ps.jobs_ready, (unsigned long long)ps.jobs_completed,
+                (unsigned long long)ps.jobs_failed, (unsigned long long)ps.jobs_retried,
+                (unsigned long long)ps.worker_restarts, s->nclients);
 }
 
 /* Moves the finished replies at the head of the ring, in order, to the output
@@ -588,7 +752,7 @@ static int client_move_replies(struct server *s, struct client *c)
             return -1;
         if (sl->reply[0] == 'O')
             s->count.ok++;
-        else
+        else if (sl->reply[0] == 'E')
             s->count.err++;
         c->head = (c->head + 1) % s->opt.max_pipeline;
         c->count--;
@@ -613,6 +777,10 @@ static enum line_result handle_line(struct server *s, struct client *c, const ch
 
     if (len > 0 && line[len - 1] == '\r')
         len--;
+    if (len == 5 && memcmp(line, "STATS", 5) == 0) {
+        slot_set_stats(s, slot_push(s, c, NULL));
+        return LINE_DONE;
+    }
     /* ITERATIONS: decimal digits, no sign, then one space. */
     while (i < len && line[i] >= '0' && line[i] <= '9') {
         unsigned digit = (unsigned)(line[i] - '0');
@@ -955,6 +1123,17 @@ static int listen_unix(struct server *s, struct listener *l)
             return -1;
         }
     }
+    /* Before listen(): until then nobody can connect, whatever the mode. */
+    if (s->opt.socket_gid >= 0 && chown(s->opt.unix_path, (uid_t)-1, (gid_t)s->opt.socket_gid) != 0) {
+        logmsg("--socket-group %ld on %s: %s", s->opt.socket_gid, s->opt.unix_path, strerror(errno));
+        unlink(s->opt.unix_path);
+        return -1;
+    }
+    if (s->opt.socket_mode >= 0 && chmod(s->opt.unix_path, (mode_t)s->opt.socket_mode) != 0) {
+        logmsg("--socket-mode %lo on %s: %s", s->opt.socket_mode, s->opt.unix_path, strerror(errno));
+        unlink(s->opt.unix_path);
+        return -1;
+    }
     if (listen(l->fd, SOMAXCONN) != 0) {
         logmsg("listen %s: %s", s->opt.unix_path, strerror(errno));
         unlink(s->opt.unix_path);
@@ -1037,6 +1216,7 @@ static void begin_shutdown(struct server *s)
     struct client *c, *next;
     s->stopping = 1;
     s->deadline_ms = now_ms() + (long long)s->opt.shutdown_timeout_ms;
+    notify_systemd("STOPPING=1");
     close_listeners(s);
     /* Requests still waiting for capacity will not be submitted now. */
     while (s->held_head)
@@ -1052,7 +1232,13 @@ static int handle_signals(struct server *s)
     struct signalfd_siginfo si;
     ssize_t n;
     while ((n = read(s->sigfd, &si, sizeof si)) == (ssize_t)sizeof si) {
-        if (!s->stopping) {
+        if (si.ssi_signo == SIGHUP) {
+            /* logrotate's postrotate, or systemctl reload: nothing else to reload. */
+            if (s->opt.log_path && open_log(s->opt.log_path) == 0)
+                logmsg("SIGHUP: reopened %s", s->opt.log_path);
+            else if (!s->opt.log_path)
+                logmsg("SIGHUP: no --log-file to reopen, nothing to reload");
+        } else if (!s->stopping) {
             logmsg("signal %u: finishing the jobs in flight", si.ssi_signo);
             begin_shutdown(s);
         } else {
@@ -1107,6 +1293,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (s->opt.log_path && open_log(s->opt.log_path) != 0)
+        return 1;
 
     /* Block the signals we take through signalfd before any thread exists, so
      * that no thread (the pool's included) ever takes their default action.
@@ -1118,6 +1306,7 @@ int main(int argc, char **argv)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
     if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0) {
         logmsg("sigprocmask: %s", strerror(errno));
         return 1;
@@ -1181,6 +1370,7 @@ int main(int argc, char **argv)
         printf(" unix=%s", s->opt.unix_path);
     printf("\n");
     fflush(stdout);
+    notify_systemd("READY=1");
 
     for (;;) {
         int n, timeout = -1;

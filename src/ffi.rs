@@ -16,16 +16,12 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use crate::config::{self, Config, LogLevel};
-use crate::{Digest, Error, JobId, Pool};
+use crate::{Digest, EngineKind, Error, JobId, Pool};
 
 /// Length of a result: 32 lowercase hex digits plus the terminating NUL.
 pub const POOL_HEX_LEN: usize = 33;
 /// The seed benchmark's iteration count.
 pub const POOL_DEFAULT_ITERATIONS: u64 = 1000000;
-/// Version of the library, as numbers (the string is pool_version()).
-pub const POOL_VERSION_MAJOR: u32 = 1;
-pub const POOL_VERSION_MINOR: u32 = 0;
-pub const POOL_VERSION_PATCH: u32 = 0;
 
 /// What every fallible function returns. The values are fixed forever.
 #[repr(C)]
@@ -139,7 +135,11 @@ pub struct pool_config {
     /// size of the version 1.0 struct (ending at log_arg; the fields past it take
     /// their defaults) or of this one; any other value is POOL_EINVAL.
     pub size: u32,
-    /// Worker processes; 0 = the CPUs this process may run on (at most 1024).
+    /// Worker processes, at most 1024; 0 = the CPUs this process may run on: its
+    /// affinity mask (sched_getaffinity), lowered to its CPU quota rounded up when
+    /// its control group has one (cgroup v2 cpu.max, or cgroup v1 cpu.cfs_quota_us
+    /// over cpu.cfs_period_us, in its group or any parent: systemd's CPUQuota=,
+    /// a container's --cpus), and at least 1.
     pub workers: u32,
     /// Most outstanding (submitted, not yet collected) jobs; 0 = 65536.
     pub queue_capacity: u32,
@@ -151,9 +151,17 @@ pub struct pool_config {
     pub max_jobs_per_worker: u32,
     /// Longest accepted message; 0 = 1048576.
     pub max_message_bytes: u32,
+    /// Run once in each worker process before its first job (see
+    /// pool_worker_init_fn); NULL = none.
     pub worker_init: pool_worker_init_fn,
+    /// Passed to worker_init as is. It is read inside each worker, whose memory
+    /// is a copy of the host's as it was at pool_create: what it points to must
+    /// be set by then (later changes in the host are not seen).
     pub worker_init_arg: *mut c_void,
+    /// Where the pool reports what it does on its own (worker deaths, restarts,
+    /// the engine it chose); NULL = silent.
     pub log: pool_log_fn,
+    /// Passed to log as is.
     pub log_arg: *mut c_void,
     /// (1.1) Cap on the message bytes the pool holds for jobs not finished yet
     /// (a job's copy is freed when it finishes); 0 = 268435456 (256 MiB). A
@@ -240,10 +248,15 @@ impl CallbackArg {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct pool_stats {
+    /// Workers the pool keeps running: cfg->workers, or the CPU count that 0
+    /// stands for.
     pub workers_configured: u32,
+    /// Worker processes alive now; below workers_configured while a dead,
+    /// killed or recycled worker is being replaced.
     pub workers_alive: u32,
     /// Submitted, not yet sent to a worker.
     pub jobs_queued: u64,
+    /// Sent to a worker, not yet finished.
     pub jobs_running: u64,
     /// Finished, not yet collected.
     pub jobs_ready: u64,
@@ -654,7 +667,9 @@ pub extern "C" fn pool_strerror(status: StatusArg) -> *const c_char {
     })
 }
 
-/// Library version, e.g. "1.0.0" (static string).
+/// Version of the library loaded at run time, e.g. "1.1.0" (static string).
+/// Compare it with POOL_VERSION to find a program running against another
+/// library than the header it was compiled with.
 #[no_mangle]
 pub extern "C" fn pool_version() -> *const c_char {
     const VERSION: &CStr =
@@ -663,4 +678,41 @@ pub extern "C" fn pool_version() -> *const c_char {
             Err(_) => panic!("the version has no NUL"),
         };
     ffi_boundary!(VERSION.as_ptr(), { VERSION.as_ptr() })
+}
+
+/// The kernel engine the pool's workers run: "scalar", "avx2" or "avx512" (a
+/// static string). pool_create picks the fastest this CPU and OS support, unless
+/// the MD5POOL_KERNEL environment variable names one they support, and also logs
+/// it (info level, from the pool's thread, once the workers exist). NULL for a
+/// NULL pool, or in a forked child.
+#[no_mangle]
+pub unsafe extern "C" fn pool_engine(p: *const pool) -> *const c_char {
+    ffi_boundary!(std::ptr::null(), {
+        // SAFETY: p is NULL or a live pool (contract).
+        match unsafe { pool_ref(p) }.map(Pool::engine) {
+            Some(Ok(kind)) => engine_name(kind).as_ptr(),
+            _ => std::ptr::null(),
+        }
+    })
+}
+
+/// [`EngineKind::name`] as a static C string.
+fn engine_name(kind: EngineKind) -> &'static CStr {
+    match kind {
+        EngineKind::Scalar => c"scalar",
+        EngineKind::Avx2 => c"avx2",
+        EngineKind::Avx512 => c"avx512",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_names_in_c_are_the_kernel_names() {
+        for kind in [EngineKind::Scalar, EngineKind::Avx2, EngineKind::Avx512] {
+            assert_eq!(engine_name(kind).to_str(), Ok(kind.name()));
+        }
+    }
 }

@@ -51,6 +51,7 @@ fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 fn serve(control: OwnedFd, spec: &WorkerSpec, host: i32) -> ! {
+    sys::child_set_name(c"md5pool-forksrv");
     sys::child_die_with_parent(host);
     // A process group of its own (the workers inherit it): a Ctrl-C or a
     // kill(-pgid) meant for the host's terminal job does not reach the pool's
@@ -173,6 +174,7 @@ impl<'a> Server<'a> {
         // SAFETY: this process has a single thread, so the child may run anything.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
+            sys::child_set_name(c"md5pool-worker");
             worker::run(worker_end, self.spec, me)
         }
         sys::set_signal_blocked(libc::SIGCHLD, true);

@@ -1,5 +1,7 @@
 //! Small wrappers over the system calls the pool needs, each retried on EINTR.
 
+mod cgroup;
+
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -106,13 +108,22 @@ pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// The CPUs this process may run on (its affinity mask), at least 1.
+/// The CPUs this process may use: those of its affinity mask, no more than its
+/// control group's CPU quota allows (rounded up), at least 1.
 pub fn usable_cpus() -> usize {
+    let affinity = affinity_cpus();
+    cgroup::cpu_quota_limit()
+        .map_or(affinity, |quota| affinity.min(quota))
+        .max(1)
+}
+
+/// The CPUs of this process's affinity mask.
+fn affinity_cpus() -> usize {
     // SAFETY: `set` is a zeroed cpu_set_t that sched_getaffinity fills in.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
-            return (libc::CPU_COUNT(&set) as usize).max(1);
+            return libc::CPU_COUNT(&set) as usize;
         }
     }
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -217,6 +228,14 @@ unsafe fn reset_reserved_signal(sig: libc::c_int) {
             8usize,
         )
     };
+}
+
+/// In a child: the name `ps`, `top` and /proc/<pid>/comm show (at most 15 bytes),
+/// instead of the forking thread's name it inherited.
+pub fn child_set_name(name: &std::ffi::CStr) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string (the kernel copies at
+    // most 16 bytes of it) and names the calling, only, thread.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
 }
 
 /// In a child: asks for SIGKILL when the forking thread's process goes away,

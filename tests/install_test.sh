@@ -16,13 +16,14 @@ fail() { echo "install_test: FAIL: $*" >&2; exit 1; }
 [ -f target/release/libmd5pool.so ] && [ -f target/release/libmd5pool.a ] || $MAKE -s lib
 MAKE="$MAKE CARGO=true"
 
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 prefix=$tmp/prefix
 $MAKE -s --no-print-directory install PREFIX="$prefix" >/dev/null
 
 # --- the files, the links and the .pc
 lib=$prefix/lib
-[ -f "$lib/libmd5pool.so.1.0.0" ] && [ ! -L "$lib/libmd5pool.so.1.0.0" ] || fail "libmd5pool.so.1.0.0 missing"
-[ "$(readlink "$lib/libmd5pool.so.1")" = libmd5pool.so.1.0.0 ] || fail "libmd5pool.so.1 is not a link to libmd5pool.so.1.0.0"
+[ -f "$lib/libmd5pool.so.$version" ] && [ ! -L "$lib/libmd5pool.so.$version" ] || fail "libmd5pool.so.$version missing"
+[ "$(readlink "$lib/libmd5pool.so.1")" = libmd5pool.so.$version ] || fail "libmd5pool.so.1 is not a link to libmd5pool.so.$version"
 [ "$(readlink "$lib/libmd5pool.so")" = libmd5pool.so.1 ] || fail "libmd5pool.so is not a link to libmd5pool.so.1"
 [ -f "$lib/libmd5pool.a" ] || fail "libmd5pool.a missing"
 [ -f "$prefix/include/md5pool.h" ] || fail "include/md5pool.h missing"
@@ -101,7 +102,7 @@ left=$(find "$prefix" \( -type f -o -type l \) -print)
 # --- DESTDIR: files land under it, paths inside do not mention it
 stage=$tmp/stage
 $MAKE -s --no-print-directory install DESTDIR="$stage" PREFIX=/opt/md5pool >/dev/null
-[ -f "$stage/opt/md5pool/lib/libmd5pool.so.1.0.0" ] || fail "DESTDIR install: .so missing"
+[ -f "$stage/opt/md5pool/lib/libmd5pool.so.$version" ] || fail "DESTDIR install: .so missing"
 grep -q '^prefix=/opt/md5pool$' "$stage/opt/md5pool/lib/pkgconfig/md5pool.pc" || fail "DESTDIR leaked into md5pool.pc"
 ! grep -q "$stage" "$stage/opt/md5pool/lib/pkgconfig/md5pool.pc" || fail "DESTDIR leaked into md5pool.pc"
 $MAKE -s --no-print-directory uninstall DESTDIR="$stage" PREFIX=/opt/md5pool >/dev/null

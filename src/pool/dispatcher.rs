@@ -57,9 +57,26 @@ pub fn run(shared: Arc<Shared>, spec: WorkerSpec, started: SyncSender<Result<(),
     let ok = first_set.is_ok();
     let _ = started.send(first_set);
     if ok {
+        log_engine(&shared, &dispatcher.spec);
         dispatcher.serve();
     }
     dispatcher.shut_down();
+}
+
+/// Says which kernel engine the workers run (once, after pool_create returned,
+/// so that a host's log sink can never hold pool_create up).
+fn log_engine(shared: &Shared, spec: &WorkerSpec) {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let (lanes, workers) = (spec.engine.lanes(), shared.settings.workers);
+    shared.log(
+        LogLevel::Info,
+        &format!(
+            "md5pool: engine {}, {lanes} lane{} per worker, {workers} worker{}",
+            spec.engine.kind().name(),
+            plural(lanes),
+            plural(workers)
+        ),
+    );
 }
 
 struct Dispatcher<'a> {

@@ -188,6 +188,7 @@ pub struct Pool {
     shared: Arc<Shared>,
     dispatcher: Option<JoinHandle<()>>,
     creator: i32,
+    engine: EngineKind,
 }
 
 /// The job table's limits: (queue_capacity, max_queued_bytes, max_attempts).
@@ -253,6 +254,7 @@ impl Pool {
     pub fn new(config: Config) -> Result<Pool, Error> {
         let (settings, (capacity, max_bytes, max_attempts), spec) = resolve(&config)?;
         let jobs = JobTable::new(capacity, max_bytes, max_attempts)?;
+        let engine = spec.engine.kind();
         // SAFETY: plain system call creating a new descriptor.
         let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }
             .into_result()
@@ -299,8 +301,15 @@ impl Pool {
             shared,
             dispatcher: Some(dispatcher),
             creator: sys::current_pid(),
+            engine,
         };
         started.map(|()| pool)
+    }
+
+    /// The kernel engine the workers run.
+    pub fn engine(&self) -> Result<EngineKind, Error> {
+        self.check_process()?;
+        Ok(self.engine)
     }
 
     fn check_process(&self) -> Result<(), Error> {
