@@ -10,20 +10,26 @@
 #define JOBS (2 * MAX_WORKERS)
 #define ITERATIONS 100
 
-/* Sets the soft descriptor limit (raising the hard one too, which needs root,
- * when it is lower). */
-static void set_fd_limit(rlim_t soft)
+/* Sets the soft descriptor limit, raising the hard one too when allowed (root);
+ * else as far as the hard limit goes, which must leave room for `need`. */
+static void set_fd_limit(rlim_t soft, rlim_t need)
 {
     struct rlimit lim;
     CHECK(getrlimit(RLIMIT_NOFILE, &lim) == 0);
     lim.rlim_cur = soft;
-    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < soft)
-        lim.rlim_max = soft;
-    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
-        fprintf(stderr, "cannot set RLIMIT_NOFILE to %lu (run as root or raise the hard limit)\n",
-                (unsigned long)soft);
+    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < soft) {
+        struct rlimit raised = lim;
+        raised.rlim_max = soft;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            return;
+        lim.rlim_cur = lim.rlim_max;
+    }
+    if (lim.rlim_cur < need) {
+        fprintf(stderr, "RLIMIT_NOFILE hard limit %lu is below the %lu this test needs\n",
+                (unsigned long)lim.rlim_max, (unsigned long)need);
         exit(1);
     }
+    CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0);
 }
 
 static void wait_until_no_children(long ms)
@@ -46,7 +52,7 @@ static void test_all_workers(void)
     pool *p = NULL;
     size_t n, i;
 
-    set_fd_limit(4096);
+    set_fd_limit(4096, (rlim_t)fds_before + MAX_WORKERS + 64);
     pool_config_init(&cfg);
     cfg.workers = MAX_WORKERS;
     start = now_seconds();
@@ -92,7 +98,7 @@ static void test_too_few_descriptors(void)
     pool_status status;
 
     CHECK(getrlimit(RLIMIT_NOFILE, &saved) == 0);
-    set_fd_limit((rlim_t)fds_before + 100);
+    set_fd_limit((rlim_t)fds_before + 100, (rlim_t)fds_before + 100);
     pool_config_init(&cfg);
     cfg.workers = 200;
     start = now_seconds();
