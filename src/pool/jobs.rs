@@ -58,7 +58,11 @@ pub enum Loss {
 pub struct JobTable {
     next_id: u64,
     jobs: IdMap<u64, Job>,
+    /// Queued jobs, oldest first. A job canceled while queued stays here until
+    /// it reaches the front (or `make_queue_room` sweeps), which keeps a cancel
+    /// O(1) however deep the queue; `queued` counts the live entries.
     queue: VecDeque<u64>,
+    queued: usize,
     /// Finished jobs in the order they finished. A job collected by id stays
     /// here until `collect_any` passes it (or `note_ready` sweeps), which keeps
     /// collecting by id O(1); `ready_count` counts the live entries.
@@ -85,6 +89,7 @@ impl JobTable {
             next_id: 1,
             jobs: IdMap::default(),
             queue: VecDeque::new(),
+            queued: 0,
             ready: VecDeque::new(),
             ready_count: 0,
             running: 0,
@@ -131,13 +136,47 @@ impl JobTable {
                 state: State::Queued,
             },
         );
+        self.make_queue_room();
         self.queue.push_back(id);
+        self.queued += 1;
         Ok(id)
+    }
+
+    fn is_queued(&self, id: u64) -> bool {
+        matches!(
+            self.jobs.get(&id),
+            Some(Job {
+                state: State::Queued,
+                ..
+            })
+        )
+    }
+
+    /// Drops canceled jobs from the front of the queue.
+    fn skip_canceled(&mut self) {
+        while let Some(&id) = self.queue.front() {
+            if self.is_queued(id) {
+                return;
+            }
+            self.queue.pop_front();
+        }
+    }
+
+    /// Sweeps canceled jobs out of a full queue: it never grows past the room
+    /// reserved at creation, as at most `capacity` of its entries are live.
+    fn make_queue_room(&mut self) {
+        if self.queue.len() == self.queue.capacity() {
+            let mut queue = std::mem::take(&mut self.queue);
+            queue.retain(|&id| self.is_queued(id));
+            self.queue = queue;
+        }
     }
 
     /// The oldest queued job, now running on `worker`.
     pub fn start_next(&mut self, worker: WorkerId) -> Option<Assignment<'_>> {
+        self.skip_canceled();
         let id = self.queue.pop_front()?;
+        self.queued -= 1;
         let job = self.jobs.get_mut(&id).expect("queued ids are in the table");
         job.attempts += 1;
         job.state = State::Running { worker };
@@ -150,7 +189,8 @@ impl JobTable {
     }
 
     /// (message length, iterations) of the job `start_next` would hand out.
-    pub fn peek_next(&self) -> Option<(usize, u64)> {
+    pub fn peek_next(&mut self) -> Option<(usize, u64)> {
+        self.skip_canceled();
         let job = &self.jobs[self.queue.front()?];
         Some((job.msg.len(), job.iterations))
     }
@@ -198,7 +238,9 @@ impl JobTable {
             Loss::WorkerDied => self.totals.retried += 1,
         }
         job.state = State::Queued;
+        self.make_queue_room();
         self.queue.push_front(id);
+        self.queued += 1;
         false
     }
 
@@ -207,9 +249,12 @@ impl JobTable {
     pub fn fail_queued(&mut self, error: Error) -> usize {
         let mut failed = 0;
         while let Some(id) = self.queue.pop_front() {
-            self.finish(id, Err(error));
-            failed += 1;
+            if self.is_queued(id) {
+                self.finish(id, Err(error));
+                failed += 1;
+            }
         }
+        self.queued = 0;
         failed
     }
 
@@ -219,7 +264,7 @@ impl JobTable {
         let job = self.jobs.get_mut(&id).ok_or(Error::NoJob)?;
         match job.state {
             State::Queued => {
-                self.queue.retain(|&q| q != id);
+                self.queued -= 1;
                 self.finish(id, Err(Error::Canceled));
                 Ok(None)
             }
@@ -315,7 +360,7 @@ impl JobTable {
     }
 
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.queued
     }
 
     pub fn running(&self) -> usize {
@@ -456,6 +501,27 @@ mod tests {
             assert_eq!(t.collect(id), Ok(Some(Err(Error::Canceled))));
         }
         assert_eq!(t.cancel(queued), Err(Error::NoJob));
+    }
+
+    #[test]
+    fn canceled_queued_jobs_never_grow_the_queue_past_its_room() {
+        let mut t = table(4, 3);
+        let room = t.queue.capacity();
+        // Three more than the four live and canceled entries do not fit unswept.
+        assert!(room < 7);
+        let first: Vec<u64> = (0..4).map(|_| submit(&mut t)).collect();
+        for &id in &first[..3] {
+            assert_eq!(t.cancel(id), Ok(None));
+            assert_eq!(t.collect(id), Ok(Some(Err(Error::Canceled))));
+        }
+        assert_eq!(t.queued(), 1);
+        let more: Vec<u64> = (0..3).map(|_| submit(&mut t)).collect();
+        assert_eq!(t.queue.capacity(), room);
+        assert_eq!(t.queued(), 4);
+        let started: Vec<u64> = (0..4).map(|_| t.start_next(1).unwrap().id).collect();
+        assert_eq!(started, [first[3], more[0], more[1], more[2]]);
+        assert!(t.start_next(1).is_none());
+        assert_eq!(t.queued(), 0);
     }
 
     #[test]
