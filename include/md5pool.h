@@ -141,11 +141,13 @@ typedef struct pool pool;
  * Optional per-worker initializer, run once inside each worker process after it
  * starts and before its first job. It runs after the worker has closed the
  * descriptors it inherited, so it opens what it needs itself. A worker that dies
- * before finishing it is a failed start. After 5 failed starts in a row the pool
- * is "unable to start workers": its queued jobs finish with POOL_ESPAWN and
- * pool_submit returns POOL_ESPAWN, until a worker starts cleanly again;
- * meanwhile it keeps retrying with a growing delay (never more than one start a
- * second once backed off, and never more than 5 seconds between tries).
+ * before finishing it (or cannot allocate, or writes into the pool's channel:
+ * the pool logs that, kills and replaces it) is a failed start. After 5 failed
+ * starts in a row the pool is "unable to start workers": its queued jobs finish
+ * with POOL_ESPAWN and pool_submit returns POOL_ESPAWN, until a worker starts
+ * cleanly again; meanwhile it keeps retrying with a growing delay (never more
+ * than one start a second once backed off, and never more than 5 seconds
+ * between tries).
  */
 typedef void (*pool_worker_init_fn)(void *arg);
 
@@ -161,9 +163,9 @@ typedef void (*pool_log_fn)(int level, const char *message, void *arg);
  */
 typedef struct pool_config {
     /**
-     * sizeof(pool_config) as the caller compiled it, set by pool_config_init; any
-     * size from the version-1 struct up to the library's own is accepted (fields
-     * past it take their defaults); any other value is POOL_EINVAL.
+     * sizeof(pool_config) as the caller compiled it, set by pool_config_init: the
+     * size of the version 1.0 struct (ending at log_arg; the fields past it take
+     * their defaults) or of this one; any other value is POOL_EINVAL.
      */
     uint32_t size;
     /**
@@ -217,6 +219,13 @@ typedef struct pool_config {
      * Passed to log as is.
      */
     void *log_arg;
+    /**
+     * (1.1) Cap on the message bytes the pool holds for jobs not finished yet
+     * (a job's copy is freed when it finishes); 0 = 268435456 (256 MiB). A
+     * submit that would pass it returns POOL_EFULL (collect or wait, then
+     * retry); a message longer than the cap alone is POOL_ETOOBIG.
+     */
+    uint64_t max_queued_bytes;
 } pool_config;
 
 /**
@@ -264,6 +273,11 @@ typedef struct pool_stats {
      * replaces nothing.
      */
     uint64_t worker_restarts;
+    /**
+     * (1.1) Message bytes the pool holds for jobs not finished yet (counted
+     * against max_queued_bytes).
+     */
+    uint64_t queued_bytes;
 } pool_stats;
 
 #ifdef __cplusplus
@@ -283,7 +297,12 @@ void pool_config_init(struct pool_config *cfg);
  *
  * Create the pool early, before the host's heap grows and before it starts
  * threads that hold locks: the fork server is a copy of the process at this
- * moment. Returns POOL_EINVAL (NULL out, bad cfg->size or field), POOL_ESPAWN.
+ * moment. The job table's room for queue_capacity jobs is reserved here, so
+ * that out of memory later a submit fails with POOL_ENOMEM instead of aborting.
+ * Returns POOL_EINVAL (NULL out, bad cfg->size or field), POOL_ENOMEM, and
+ * POOL_ESPAWN when the processes or their channels cannot be created (too few
+ * descriptors under RLIMIT_NOFILE: one per worker) or do not all exist within
+ * 20 seconds; it never hangs, and on failure leaves no process or descriptor.
  */
 enum pool_status pool_create(const struct pool_config *cfg, struct pool **out);
 
@@ -292,8 +311,11 @@ enum pool_status pool_create(const struct pool_config *cfg, struct pool **out);
  * be NULL when len is 0). Never blocks on a full queue: returns POOL_EFULL
  * instead. On success *job_out gets the job's id; ids are never 0 and never
  * reused in the pool's life. Returns POOL_EINVAL (NULL p or job_out, NULL msg
- * with len > 0, zero iterations), POOL_ETOOBIG, POOL_EFULL, POOL_ESPAWN (the
- * pool is unable to start workers), POOL_EFORKED.
+ * with len > 0, zero iterations), POOL_ETOOBIG (len over max_message_bytes or
+ * over max_queued_bytes), POOL_EFULL (queue_capacity jobs outstanding, or the
+ * message would take the bytes held past max_queued_bytes), POOL_ENOMEM (out of
+ * memory: nothing was queued and the pool stays valid), POOL_ESPAWN (the pool is
+ * unable to start workers), POOL_EFORKED.
  */
 enum pool_status pool_submit(struct pool *p,
                              const void *msg,
@@ -347,7 +369,9 @@ int pool_fd(const struct pool *p);
 enum pool_status pool_cancel(struct pool *p, uint64_t job);
 
 /**
- * Copies the pool's counters into *out.
+ * Copies the pool's counters into *out. (1.1 added queued_bytes at the end of
+ * pool_stats, and the struct has no size field: a program built against the
+ * 1.0 header must be rebuilt before it runs with this library.)
  */
 enum pool_status pool_stats_get(const struct pool *p, struct pool_stats *out);
 

@@ -27,6 +27,8 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 65536;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Default `max_message_bytes`.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 20;
+/// Default `max_queued_bytes`.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 256 << 20;
 /// The most workers one pool may have.
 pub const MAX_WORKERS: usize = 1024;
 
@@ -45,6 +47,8 @@ pub struct Config {
     pub max_jobs_per_worker: Option<u64>,
     /// Longest accepted message.
     pub max_message_bytes: usize,
+    /// Cap on the message bytes held for outstanding jobs not finished yet.
+    pub max_queued_bytes: usize,
     /// Per-worker initializer.
     pub worker_init: Option<WorkerInit>,
     /// Log sink.
@@ -63,6 +67,7 @@ impl Default for Config {
             job_timeout: None,
             max_jobs_per_worker: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             worker_init: None,
             log: None,
             engine: None,
@@ -79,6 +84,7 @@ impl fmt::Debug for Config {
             .field("job_timeout", &self.job_timeout)
             .field("max_jobs_per_worker", &self.max_jobs_per_worker)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("max_queued_bytes", &self.max_queued_bytes)
             .field("worker_init", &self.worker_init.is_some())
             .field("log", &self.log.is_some())
             .field("engine", &self.engine)

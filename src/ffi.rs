@@ -118,20 +118,22 @@ pub type pool_log_fn =
 /// Optional per-worker initializer, run once inside each worker process after it
 /// starts and before its first job. It runs after the worker has closed the
 /// descriptors it inherited, so it opens what it needs itself. A worker that dies
-/// before finishing it is a failed start. After 5 failed starts in a row the pool
-/// is "unable to start workers": its queued jobs finish with POOL_ESPAWN and
-/// pool_submit returns POOL_ESPAWN, until a worker starts cleanly again;
-/// meanwhile it keeps retrying with a growing delay (never more than one start a
-/// second once backed off, and never more than 5 seconds between tries).
+/// before finishing it (or cannot allocate, or writes into the pool's channel:
+/// the pool logs that, kills and replaces it) is a failed start. After 5 failed
+/// starts in a row the pool is "unable to start workers": its queued jobs finish
+/// with POOL_ESPAWN and pool_submit returns POOL_ESPAWN, until a worker starts
+/// cleanly again; meanwhile it keeps retrying with a growing delay (never more
+/// than one start a second once backed off, and never more than 5 seconds
+/// between tries).
 pub type pool_worker_init_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 
 /// How to create a pool. Fill it with pool_config_init, then change fields.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct pool_config {
-    /// sizeof(pool_config) as the caller compiled it, set by pool_config_init; any
-    /// size from the version-1 struct up to the library's own is accepted (fields
-    /// past it take their defaults); any other value is POOL_EINVAL.
+    /// sizeof(pool_config) as the caller compiled it, set by pool_config_init: the
+    /// size of the version 1.0 struct (ending at log_arg; the fields past it take
+    /// their defaults) or of this one; any other value is POOL_EINVAL.
     pub size: u32,
     /// Worker processes, at most 1024; 0 = the CPUs this process may run on: its
     /// affinity mask (sched_getaffinity), lowered to its CPU quota rounded up when
@@ -164,10 +166,16 @@ pub struct pool_config {
     pub log: pool_log_fn,
     /// Passed to log as is.
     pub log_arg: *mut c_void,
+    /// (1.1) Cap on the message bytes the pool holds for jobs not finished yet
+    /// (a job's copy is freed when it finishes); 0 = 268435456 (256 MiB). A
+    /// submit that would pass it returns POOL_EFULL (collect or wait, then
+    /// retry); a message longer than the cap alone is POOL_ETOOBIG.
+    pub max_queued_bytes: u64,
 }
 
-/// The size of pool_config in version 1 of the API.
-const CONFIG_V1_SIZE: usize = std::mem::size_of::<pool_config>();
+/// The size of pool_config in version 1.0 of the API (up to log_arg).
+const CONFIG_V1_0_SIZE: usize =
+    std::mem::offset_of!(pool_config, log_arg) + std::mem::size_of::<*mut c_void>();
 
 impl pool_config {
     fn defaults() -> pool_config {
@@ -183,6 +191,7 @@ impl pool_config {
             worker_init_arg: std::ptr::null_mut(),
             log: None,
             log_arg: std::ptr::null_mut(),
+            max_queued_bytes: config::DEFAULT_MAX_QUEUED_BYTES as u64,
         }
     }
 
@@ -201,6 +210,10 @@ impl pool_config {
                 self.max_message_bytes,
                 config::DEFAULT_MAX_MESSAGE_BYTES,
             ),
+            max_queued_bytes: match self.max_queued_bytes {
+                0 => config::DEFAULT_MAX_QUEUED_BYTES,
+                bytes => usize::try_from(bytes).unwrap_or(usize::MAX),
+            },
             worker_init: self.worker_init.map(|init| {
                 let arg = CallbackArg(self.worker_init_arg);
                 // SAFETY: the caller gave this function and argument for exactly this call.
@@ -261,6 +274,9 @@ pub struct pool_stats {
     /// within 100 ms, recycling). A cancel or timeout the worker honours
     /// replaces nothing.
     pub worker_restarts: u64,
+    /// (1.1) Message bytes the pool holds for jobs not finished yet (counted
+    /// against max_queued_bytes).
+    pub queued_bytes: u64,
 }
 
 thread_local! {
@@ -368,7 +384,12 @@ pub unsafe extern "C" fn pool_config_init(cfg: *mut pool_config) {
 ///
 /// Create the pool early, before the host's heap grows and before it starts
 /// threads that hold locks: the fork server is a copy of the process at this
-/// moment. Returns POOL_EINVAL (NULL out, bad cfg->size or field), POOL_ESPAWN.
+/// moment. The job table's room for queue_capacity jobs is reserved here, so
+/// that out of memory later a submit fails with POOL_ENOMEM instead of aborting.
+/// Returns POOL_EINVAL (NULL out, bad cfg->size or field), POOL_ENOMEM, and
+/// POOL_ESPAWN when the processes or their channels cannot be created (too few
+/// descriptors under RLIMIT_NOFILE: one per worker) or do not all exist within
+/// 20 seconds; it never hangs, and on failure leaves no process or descriptor.
 #[no_mangle]
 pub unsafe extern "C" fn pool_create(cfg: *const pool_config, out: *mut *mut pool) -> pool_status {
     ffi_boundary!({
@@ -378,7 +399,7 @@ pub unsafe extern "C" fn pool_create(cfg: *const pool_config, out: *mut *mut poo
         } else {
             // SAFETY: a non-NULL cfg points to at least its `size` field.
             let size = unsafe { (*cfg).size } as usize;
-            if !(CONFIG_V1_SIZE..=std::mem::size_of::<pool_config>()).contains(&size) {
+            if ![CONFIG_V1_0_SIZE, std::mem::size_of::<pool_config>()].contains(&size) {
                 return pool_status::POOL_EINVAL;
             }
             let mut config = pool_config::defaults();
@@ -413,8 +434,11 @@ unsafe fn pool_ref<'a>(p: *const pool) -> Option<&'a Pool> {
 /// be NULL when len is 0). Never blocks on a full queue: returns POOL_EFULL
 /// instead. On success *job_out gets the job's id; ids are never 0 and never
 /// reused in the pool's life. Returns POOL_EINVAL (NULL p or job_out, NULL msg
-/// with len > 0, zero iterations), POOL_ETOOBIG, POOL_EFULL, POOL_ESPAWN (the
-/// pool is unable to start workers), POOL_EFORKED.
+/// with len > 0, zero iterations), POOL_ETOOBIG (len over max_message_bytes or
+/// over max_queued_bytes), POOL_EFULL (queue_capacity jobs outstanding, or the
+/// message would take the bytes held past max_queued_bytes), POOL_ENOMEM (out of
+/// memory: nothing was queued and the pool stays valid), POOL_ESPAWN (the pool is
+/// unable to start workers), POOL_EFORKED.
 #[no_mangle]
 pub unsafe extern "C" fn pool_submit(
     p: *mut pool,
@@ -533,7 +557,9 @@ pub unsafe extern "C" fn pool_cancel(p: *mut pool, job: u64) -> pool_status {
     })
 }
 
-/// Copies the pool's counters into *out.
+/// Copies the pool's counters into *out. (1.1 added queued_bytes at the end of
+/// pool_stats, and the struct has no size field: a program built against the
+/// 1.0 header must be rebuilt before it runs with this library.)
 #[no_mangle]
 pub unsafe extern "C" fn pool_stats_get(p: *const pool, out: *mut pool_stats) -> pool_status {
     ffi_boundary!({
@@ -553,6 +579,7 @@ pub unsafe extern "C" fn pool_stats_get(p: *const pool, out: *mut pool_stats) ->
             jobs_failed: s.jobs_failed,
             jobs_retried: s.jobs_retried,
             worker_restarts: s.worker_restarts,
+            queued_bytes: s.queued_bytes,
         };
         // SAFETY: out was checked non-NULL.
         unsafe { out.write(stats) };

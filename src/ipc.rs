@@ -100,15 +100,24 @@ pub fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
 }
 
 /// A malformed frame: the peer is not speaking this protocol (a bug or memory
-/// corruption in the peer); the channel is dropped like a dead worker's.
+/// corruption in the peer, or user code in a worker writing into the channel);
+/// the channel is dropped like a dead worker's.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Malformed;
 
+/// The longest payload a worker sends the host: a `Started` frame for every job a
+/// worker may hold (8 bytes an id) fits many times over. A header announcing more
+/// is garbage, refused before its payload is waited for or allocated.
+pub const MAX_PAYLOAD_TO_HOST: usize = 64 * 1024;
+
 /// Accumulates bytes read from a stream channel and splits them into frames.
-#[derive(Default)]
 pub struct FrameReader {
     buf: Vec<u8>,
     start: usize,
+    /// The longest payload this side accepts.
+    max_payload: usize,
+    /// Where the frame `next_frame` returned last began.
+    last_start: usize,
 }
 
 /// Outcome of one read from a channel.
@@ -118,13 +127,29 @@ pub enum ReadStatus {
     Data,
     /// Nothing to read now (non-blocking channel).
     WouldBlock,
+    /// No memory for the bytes waiting (nothing was read).
+    NoMemory,
     /// The peer closed its end, or the channel failed.
     Closed,
 }
 
+/// Bytes one `fill` reads at most.
+const READ_CHUNK: usize = 64 * 1024;
+
 impl FrameReader {
+    /// A reader that refuses frames with a payload longer than `max_payload`.
+    pub fn new(max_payload: usize) -> FrameReader {
+        FrameReader {
+            buf: Vec::new(),
+            start: 0,
+            max_payload,
+            last_start: 0,
+        }
+    }
+
     /// Reads what the channel holds (up to a bounded chunk) into the buffer,
-    /// waiting for data if the channel is a blocking one.
+    /// waiting for data if the channel is a blocking one. Never aborts for
+    /// memory: without room for more bytes it reads nothing.
     pub fn fill(&mut self, fd: BorrowedFd<'_>) -> ReadStatus {
         self.fill_with(fd, 0)
     }
@@ -135,15 +160,9 @@ impl FrameReader {
     }
 
     fn fill_with(&mut self, fd: BorrowedFd<'_>, flags: libc::c_int) -> ReadStatus {
-        const CHUNK: usize = 64 * 1024;
-        if self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-        } else if self.start > self.buf.len() / 2 {
-            self.buf.drain(..self.start);
-            self.start = 0;
+        if !self.make_room() {
+            return ReadStatus::NoMemory;
         }
-        self.buf.reserve(CHUNK);
         let spare = self.buf.spare_capacity_mut();
         // SAFETY: `spare` is writable memory of `spare.len()` bytes owned by `buf`.
         let n = retry_eintr(|| unsafe {
@@ -157,7 +176,7 @@ impl FrameReader {
         match n {
             Ok(0) => ReadStatus::Closed,
             Ok(n) => {
-                // SAFETY: read() initialized the first `n` bytes of the spare capacity.
+                // SAFETY: recv() initialized the first `n` bytes of the spare capacity.
                 unsafe { self.buf.set_len(self.buf.len() + n as usize) };
                 ReadStatus::Data
             }
@@ -166,7 +185,23 @@ impl FrameReader {
         }
     }
 
-    /// The next complete frame in the buffer, if any.
+    /// Drops consumed bytes and makes room for a chunk; false when there is no
+    /// room at all. The buffer keeps its capacity, so once it has grown this
+    /// allocates nothing.
+    fn make_room(&mut self) -> bool {
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.try_reserve(READ_CHUNK).is_ok() || self.buf.capacity() > self.buf.len()
+    }
+
+    /// The next complete frame in the buffer, if any. A header that no legal
+    /// frame has (unknown kind, wrong or too long a payload) is `Malformed` as
+    /// soon as it arrives, without waiting for the payload it announces.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, Malformed> {
         let avail = &self.buf[self.start..];
         if avail.len() < FRAME_HEADER {
@@ -176,8 +211,12 @@ impl FrameReader {
         let len = u32::from_ne_bytes(avail[0..4].try_into().unwrap()) as usize;
         let kind = u32::from_ne_bytes(avail[4..8].try_into().unwrap());
         let (a, b) = (word(8), word(16));
+        if len > self.max_payload || !legal_payload(kind, len) {
+            return Err(Malformed);
+        }
         if avail.len() < FRAME_HEADER + len {
-            self.buf.reserve(FRAME_HEADER + len - avail.len());
+            // Room for the rest of this frame (at most max_payload) before it comes.
+            let _ = self.buf.try_reserve(FRAME_HEADER + len - avail.len());
             return Ok(None);
         }
         let payload = &self.buf[self.start + FRAME_HEADER..self.start + FRAME_HEADER + len];
@@ -187,26 +226,45 @@ impl FrameReader {
                 iterations: b,
                 msg: payload,
             },
-            KIND_READY if len == 0 => Frame::Ready { lanes: a },
+            KIND_READY => Frame::Ready { lanes: a },
             KIND_RESULT => Frame::Result {
                 id: a,
                 hex: payload.try_into().map_err(|_| Malformed)?,
             },
-            KIND_STARTED if len.is_multiple_of(8) => Frame::Started {
+            KIND_STARTED => Frame::Started {
                 ids: IdList(payload),
             },
-            KIND_STOP if len == 0 => Frame::Stop { id: a },
-            KIND_STOPPED if len == 0 => Frame::Stopped { id: a },
+            KIND_STOP => Frame::Stop { id: a },
+            KIND_STOPPED => Frame::Stopped { id: a },
             _ => return Err(Malformed),
         };
+        self.last_start = self.start;
         self.start += FRAME_HEADER + len;
         Ok(Some(frame))
+    }
+
+    /// Puts back the frame `next_frame` returned last (a reader that had no
+    /// memory to keep it).
+    pub fn unread_last(&mut self) {
+        self.start = self.last_start;
     }
 
     /// True when every byte read so far has been consumed as frames.
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.start == self.buf.len()
+    }
+}
+
+/// Whether a frame of `kind` may carry a payload of `len` bytes.
+fn legal_payload(kind: u32, len: usize) -> bool {
+    match kind {
+        KIND_JOB => true,
+        KIND_READY => len == 0,
+        KIND_RESULT => len == std::mem::size_of::<Hex>(),
+        KIND_STARTED => len.is_multiple_of(8),
+        KIND_STOP | KIND_STOPPED => len == 0,
+        _ => false,
     }
 }
 
@@ -336,7 +394,9 @@ pub fn recv_control(sock: BorrowedFd<'_>) -> ControlRecv {
         )
         .map_err(io::Error::from)?;
         let mut fd = None;
-        for cmsg in msg.cmsgs().map_err(io::Error::from)? {
+        // Truncated (MSG_CTRUNC: this process is out of descriptors, and the
+        // kernel dropped the one sent): the message comes without it.
+        for cmsg in msg.cmsgs().into_iter().flatten() {
             if let ControlMessageOwned::ScmRights(fds) = cmsg {
                 for raw in fds {
                     // SAFETY: SCM_RIGHTS just installed `raw` in this process; nothing else owns it.
@@ -361,6 +421,7 @@ pub fn recv_control(sock: BorrowedFd<'_>) -> ControlRecv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn frames_round_trip_across_partial_reads() {
@@ -396,7 +457,7 @@ mod tests {
             encode(f, &mut wire);
         }
         // Feed the bytes one at a time, as a slow stream would deliver them.
-        let mut reader = FrameReader::default();
+        let mut reader = FrameReader::new(usize::MAX);
         let mut seen = Vec::new();
         for byte in wire {
             reader.buf.push(byte);
@@ -411,9 +472,90 @@ mod tests {
 
     #[test]
     fn unknown_kind_is_malformed() {
-        let mut reader = FrameReader::default();
+        let mut reader = FrameReader::new(usize::MAX);
         put_header(&mut reader.buf, 99, 0, 0, 0);
         assert_eq!(reader.next_frame(), Err(Malformed));
+    }
+
+    impl FrameReader {
+        /// What `fill` does, with bytes from memory: returns how many it took.
+        fn feed(&mut self, bytes: &[u8]) -> usize {
+            assert!(self.make_room());
+            let n = bytes.len().min(self.buf.capacity() - self.buf.len());
+            self.buf.extend_from_slice(&bytes[..n]);
+            n
+        }
+    }
+
+    /// Wire pieces: well-formed frames, headers announcing anything, raw garbage.
+    fn wire_piece() -> impl Strategy<Value = Vec<u8>> {
+        let frame = (0u32..6, 0u64..3, any::<u64>()).prop_map(|(kind, ids, a)| {
+            let mut out = Vec::new();
+            match kind {
+                KIND_READY => encode(&Frame::Ready { lanes: a }, &mut out),
+                KIND_STARTED => encode_started(&vec![a; ids as usize], &mut out),
+                _ => encode(
+                    &Frame::Result {
+                        id: a,
+                        hex: &[b'0'; 32],
+                    },
+                    &mut out,
+                ),
+            }
+            out
+        });
+        let header = (any::<u32>(), 0u32..8).prop_map(|(len, kind)| {
+            let mut out = Vec::new();
+            put_header(&mut out, kind, len as usize, 1, 2);
+            out
+        });
+        prop_oneof![frame, header, prop::collection::vec(any::<u8>(), 0..200)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The host's decoder, on anything a worker (or user code in it) may
+        /// write, split anywhere: never panics, never waits for more than a legal
+        /// frame, never holds more than a read chunk plus a legal frame (twice,
+        /// for the buffer's growth).
+        #[test]
+        fn decoder_survives_arbitrary_bytes(
+            pieces in prop::collection::vec(wire_piece(), 0..12),
+            cuts in prop::collection::vec(1usize..300, 1..20),
+        ) {
+            let wire = pieces.concat();
+            let mut reader = FrameReader::new(MAX_PAYLOAD_TO_HOST);
+            let mut at = 0;
+            let mut cut = cuts.iter().cycle();
+            while at < wire.len() {
+                let end = (at + cut.next().unwrap()).min(wire.len());
+                at += reader.feed(&wire[at..end]);
+                loop {
+                    match reader.next_frame() {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => {
+                            let waiting = reader.buf.len() - reader.start;
+                            prop_assert!(waiting < FRAME_HEADER + MAX_PAYLOAD_TO_HOST);
+                            break;
+                        }
+                        Err(Malformed) => return Ok(()),
+                    }
+                }
+                let bound = 2 * (READ_CHUNK + FRAME_HEADER + MAX_PAYLOAD_TO_HOST);
+                prop_assert!(reader.buf.capacity() <= bound);
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_announcing_too_much_is_malformed_at_once() {
+        let mut reader = FrameReader::new(MAX_PAYLOAD_TO_HOST);
+        put_header(&mut reader.buf, KIND_STARTED, 1 << 30, 0, 0);
+        assert_eq!(reader.next_frame(), Err(Malformed));
+        let mut reader = FrameReader::new(MAX_PAYLOAD_TO_HOST);
+        put_header(&mut reader.buf, KIND_RESULT, 33, 0, 0);
+        assert_eq!(reader.next_frame(), Err(Malformed));
+        assert!(reader.buf.capacity() < 1024);
     }
 
     #[test]

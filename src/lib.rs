@@ -81,6 +81,8 @@ pub struct Stats {
     pub jobs_retried: u64,
     /// Total workers started after the first set, for any reason.
     pub worker_restarts: u64,
+    /// Message bytes held for jobs not finished yet (see `Config::max_queued_bytes`).
+    pub queued_bytes: u64,
 }
 
 /// Runs the kernel in the calling thread, no pool involved.

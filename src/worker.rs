@@ -66,7 +66,7 @@ fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
     let mut jobs = Lanes::new(spec.engine);
     let lanes = jobs.capacity() as u64;
     ipc::encode(&Frame::Ready { lanes }, &mut out.bytes);
-    let mut reader = FrameReader::default();
+    let mut reader = FrameReader::new(u32::MAX as usize);
     loop {
         if !out.flush(channel) {
             return;
@@ -85,7 +85,8 @@ fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
                 None => return,
             },
             ReadStatus::WouldBlock => false,
-            ReadStatus::Closed => return,
+            // Out of memory, it dies as a worker: the pool replaces it.
+            ReadStatus::Closed | ReadStatus::NoMemory => return,
         };
         run_slice(&mut jobs, &mut out, if arrived { STEP } else { SLICE });
     }

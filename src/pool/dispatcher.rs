@@ -4,6 +4,8 @@
 //! up, and hands queued jobs to workers whenever room appears (submitters hand
 //! them over directly when there is room already).
 
+use std::collections::VecDeque;
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,11 @@ use crate::worker::WorkerSpec;
 const DESTROY_GRACE: Duration = Duration::from_millis(100);
 /// How long pool_destroy waits for the fork server before killing it.
 const SERVER_EXIT_LIMIT: Duration = Duration::from_secs(2);
+/// How long pool_create waits for its first set of worker processes to exist
+/// (forking 1,024 of them takes well under a second): past it, POOL_ESPAWN.
+const FIRST_SET_LIMIT: Duration = Duration::from_secs(20);
+/// How soon a channel left unread for want of memory is read again.
+const STARVED_RETRY: Duration = Duration::from_millis(10);
 
 const TOKEN_WAKE: u64 = 0;
 const TOKEN_CONTROL: u64 = 1;
@@ -85,6 +92,13 @@ struct Dispatcher<'a> {
     /// A process of the first set could not be forked: pool_create fails.
     first_set_failed: bool,
     shutting_down: bool,
+    /// Control messages the fork server's full socket did not take yet, sent in
+    /// order when it becomes writable (epoll reports it while this is not empty).
+    control_out: VecDeque<Control>,
+    /// A channel was left unread for want of memory: read it again soon.
+    starved: bool,
+    /// Reused for every read, so that reading results allocates nothing.
+    received: Received,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -100,6 +114,9 @@ impl<'a> Dispatcher<'a> {
             first_set_left: shared.settings.workers,
             first_set_failed: false,
             shutting_down: false,
+            control_out: VecDeque::new(),
+            starved: false,
+            received: Received::default(),
         };
         watch(
             shared.epoll.as_fd(),
@@ -127,23 +144,22 @@ impl<'a> Dispatcher<'a> {
                     false,
                 )
             })
-            .inspect_err(|_| {
-                // SAFETY: our unreaped child, so the pid is still its own.
-                unsafe { libc::kill(server.pid, libc::SIGKILL) };
-                reap(server.pid);
-            })?;
+            .inspect_err(|_| kill_and_reap(server.pid))?;
         self.server = Some(server);
         Ok(())
     }
 
-    /// The fork server's channel closed: it exited. Reap it; its workers die with
-    /// it (PR_SET_PDEATHSIG) and their jobs are re-run on the next fork server.
+    /// The fork server's channel closed or failed: it exited, or cannot be
+    /// talked to any more. Kill it (it may still live) and reap it; its workers
+    /// die with it (PR_SET_PDEATHSIG) and their jobs are re-run on the next fork
+    /// server.
     fn on_server_gone(&mut self) {
         let Some(server) = self.server.take() else {
             return;
         };
-        reap(server.pid);
+        kill_and_reap(server.pid);
         self.pending_starts.clear();
+        self.control_out.clear();
         if !self.shutting_down {
             self.start_failed("the fork server died; starting a new one");
         }
@@ -153,10 +169,19 @@ impl<'a> Dispatcher<'a> {
     /// worker that dies in its worker_init does not fail the creation: that is
     /// the pool's business from now on (retries, then POOL_ESPAWN on submit).
     fn start_first_workers(&mut self) -> Result<(), Error> {
+        let deadline = Instant::now() + FIRST_SET_LIMIT;
         self.request_starts(Instant::now());
         let failed = |d: &Self| d.server.is_none() || d.first_set_failed;
         while self.first_set_left > 0 && !failed(self) {
-            self.wait_events(None);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.shared.log(
+                    LogLevel::Error,
+                    "md5pool: the first workers did not start in time",
+                );
+                return Err(Error::Spawn);
+            }
+            self.wait_events(Some(left));
         }
         if failed(self) {
             Err(Error::Spawn)
@@ -201,7 +226,12 @@ impl<'a> Dispatcher<'a> {
         for event in &events[..n as usize] {
             match event.u64 {
                 TOKEN_WAKE => {}
-                TOKEN_CONTROL => self.on_control(),
+                TOKEN_CONTROL => {
+                    if event.events & libc::EPOLLOUT as u32 != 0 {
+                        self.flush_control();
+                    }
+                    self.on_control()
+                }
                 token => self.on_worker_event(token - FIRST_WORKER_TOKEN, event.events),
             }
         }
@@ -251,7 +281,8 @@ impl<'a> Dispatcher<'a> {
     }
 
     fn on_spawned(&mut self, id: WorkerId, pid: i32, conn: OwnedFd) {
-        if !self.pending_starts.remove(&id) {
+        if !self.pending_starts.remove(&id) || self.shutting_down {
+            // Closing its channel makes it exit.
             return;
         }
         let first = self.first_set_left > 0;
@@ -268,6 +299,7 @@ impl<'a> Dispatcher<'a> {
         });
         if registered.is_err() {
             self.kill(pid);
+            self.first_set_failed |= first;
             self.start_failed("could not watch a worker's channel");
             return;
         }
@@ -299,18 +331,57 @@ impl<'a> Dispatcher<'a> {
 
     /// Asks the fork server to SIGKILL a worker (it is the parent, so the pid
     /// cannot have been reused).
-    fn kill(&self, pid: i32) {
-        if let Some(server) = &self.server {
-            let _ = ipc::send_control(server.control.as_fd(), Control::Kill { pid }, None);
+    fn kill(&mut self, pid: i32) {
+        self.send_control(Control::Kill { pid });
+    }
+
+    /// Sends a control message to the fork server, or queues it behind those its
+    /// full socket has not taken yet; none is ever dropped while it lives.
+    fn send_control(&mut self, msg: Control) {
+        if self.server.is_none() {
+            return;
+        }
+        if self.control_out.try_reserve(1).is_err() {
+            return self.start_failed("no memory for a message to the fork server");
+        }
+        self.control_out.push_back(msg);
+        if self.control_out.len() == 1 {
+            self.flush_control();
         }
     }
 
-    /// Kills a worker that did not drop a canceled or timed-out job in time;
-    /// `supervise` replaces it.
-    fn kill_worker(&self, state: &mut State, id: WorkerId) {
+    /// Sends queued control messages until the socket is full; epoll reports
+    /// writability exactly while some remain.
+    fn flush_control(&mut self) {
+        let Some(server) = &self.server else { return };
+        let was_waiting = !self.control_out.is_empty();
+        while let Some(&msg) = self.control_out.front() {
+            match ipc::send_control(server.control.as_fd(), msg, None) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // A dead fork server: its channel's end arrives through epoll.
+                Err(_) => {}
+            }
+            self.control_out.pop_front();
+        }
+        let waiting = !self.control_out.is_empty();
+        if waiting || was_waiting {
+            let _ = watch(
+                self.shared.epoll.as_fd(),
+                server.control.as_fd(),
+                TOKEN_CONTROL,
+                libc::EPOLL_CTL_MOD,
+                waiting,
+            );
+        }
+    }
+
+    /// Kills a worker that did not drop a canceled or timed-out job in time, or
+    /// that broke the protocol; `supervise` replaces it.
+    fn kill_worker(&mut self, state: &mut State, id: WorkerId) {
         if state.links.mark_killed(id) {
-            if let Some(worker) = self.workers.get(&id) {
-                self.kill(worker.pid);
+            if let Some(pid) = self.workers.get(&id).map(|w| w.pid) {
+                self.kill(pid);
             }
             self.publish_pids(state);
         }
@@ -328,16 +399,23 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    /// Reads whatever the worker sent; buries it on EOF or a protocol error.
+    /// Reads whatever the worker sent; buries it on EOF, and kills and buries
+    /// it on a protocol error.
     fn read_worker(&mut self, id: WorkerId) {
         let Some(worker) = self.workers.get(&id) else {
             return;
         };
+        let pid = worker.pid;
         let inbox = worker.inbox.clone();
         let mut inbox = inbox.lock().unwrap_or_else(|p| p.into_inner());
-        let mut received = Received::default();
+        let mut received = std::mem::take(&mut self.received);
+        received.clear();
         inbox.receive(&mut received);
         let mut state = self.shared.lock();
+        if inbox.is_starved() && state.deferred_reads.try_reserve(1).is_ok() {
+            state.deferred_reads.push(id);
+            self.starved = true;
+        }
         if let Some(lanes) = inbox.take_ready_lanes() {
             state.links.set_ready(id, lanes);
             if self.supervisor.start_succeeded() {
@@ -345,12 +423,23 @@ impl<'a> Dispatcher<'a> {
             }
         }
         let finished = self.shared.apply(&mut state, id, &received);
+        self.received = received;
         let used_up = state.links.used_up(id);
         let closed = inbox.is_closed();
+        let broke_protocol = inbox.broke_protocol();
         drop(state);
         drop(inbox);
         if finished {
             self.shared.wake_waiters();
+        }
+        if broke_protocol {
+            // User code in the worker (its worker_init) wrote into the channel,
+            // or the worker is corrupt: whatever it says next cannot be trusted.
+            self.shared.log(
+                LogLevel::Warn,
+                "md5pool: a worker wrote bytes that are not the pool's protocol; killing it",
+            );
+            self.kill(pid);
         }
         if used_up {
             // Recycled: closing its channel makes it exit; `supervise` replaces it.
@@ -438,14 +527,15 @@ impl<'a> Dispatcher<'a> {
 
     // ----- timers
 
-    fn next_timer(&self) -> Option<Instant> {
+    fn next_timer(&mut self) -> Option<Instant> {
         let deadline = self.shared.lock().links.next_deadline();
         let start = if self.missing_workers() > 0 {
             self.supervisor.next_start()
         } else {
             None
         };
-        deadline.into_iter().chain(start).min()
+        let retry = std::mem::take(&mut self.starved).then(|| Instant::now() + STARVED_RETRY);
+        deadline.into_iter().chain(start).chain(retry).min()
     }
 
     /// Jobs past job_timeout_ms finish with POOL_EJOBTIMEOUT and their workers
@@ -512,16 +602,14 @@ impl<'a> Dispatcher<'a> {
             }
             return;
         }
+        if self.pending_starts.try_reserve(due).is_err() {
+            return;
+        }
         for _ in 0..due {
-            let Some(server) = &self.server else { return };
             let id = self.next_worker;
             self.next_worker += 1;
-            if ipc::send_control(server.control.as_fd(), Control::Spawn { worker: id }, None)
-                .is_err()
-            {
-                return;
-            }
             self.pending_starts.insert(id);
+            self.send_control(Control::Spawn { worker: id });
         }
     }
 
@@ -537,19 +625,33 @@ impl<'a> Dispatcher<'a> {
             state.worker_pids.clear();
         }
         self.workers.clear();
-        let Some(server) = &self.server else { return };
+        // Workers not forked yet need not be.
+        self.control_out
+            .retain(|msg| !matches!(msg, Control::Spawn { .. }));
         let grace_ms = DESTROY_GRACE.as_millis() as u64;
-        let _ = ipc::send_control(server.control.as_fd(), Control::Shutdown { grace_ms }, None);
+        self.send_control(Control::Shutdown { grace_ms });
         let limit = Instant::now() + DESTROY_GRACE + SERVER_EXIT_LIMIT;
         while self.server.is_some() && Instant::now() < limit {
             self.wait_events(Some(limit.saturating_duration_since(Instant::now())));
         }
         if let Some(server) = self.server.take() {
-            // SAFETY: the fork server has not closed its channel, so it has not
-            // exited and its pid cannot have been reused.
-            unsafe { libc::kill(server.pid, libc::SIGKILL) };
-            reap(server.pid);
+            kill_and_reap(server.pid);
         }
+    }
+}
+
+/// Ends our child `pid` (the fork server): reaps it if it has exited, else
+/// kills it first. (A host's waitpid(-1) may have reaped it already: then the
+/// number is not ours any more and gets no signal.)
+fn kill_and_reap(pid: i32) {
+    let mut status = 0;
+    // SAFETY: a non-blocking wait for a child of ours; `status` is a live int.
+    let running = retry_eintr(|| unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) })
+        .is_ok_and(|reaped| reaped == 0);
+    if running {
+        // SAFETY: our child, not reaped (waitpid just said so): the pid is its own.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        reap(pid);
     }
 }
 

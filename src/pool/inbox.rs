@@ -9,7 +9,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use crate::ipc::{Frame, FrameReader, ReadStatus};
+use crate::ipc::{Frame, FrameReader, ReadStatus, MAX_PAYLOAD_TO_HOST};
 use crate::kernel::Hex;
 
 pub struct Inbox {
@@ -19,7 +19,15 @@ pub struct Inbox {
     ready_lanes: Option<usize>,
     /// The channel reached EOF or carried nonsense: the worker is dead or dying.
     closed: bool,
+    /// It carried nonsense: the worker is to be killed.
+    broke_protocol: bool,
+    /// Bytes wait (in the channel or the reader) that there was no memory to
+    /// read or apply: read again later.
+    starved: bool,
 }
+
+/// The most lanes a worker may announce (its engine's jobs at once).
+const MAX_LANES: u64 = 1024;
 
 /// Frames read that anyone holding the pool lock may apply.
 #[derive(Default)]
@@ -31,6 +39,12 @@ pub struct Received {
 }
 
 impl Received {
+    pub fn clear(&mut self) {
+        self.results.clear();
+        self.started.clear();
+        self.stopped.clear();
+    }
+
     pub fn is_empty(&self) -> bool {
         self.results.is_empty() && self.started.is_empty() && self.stopped.is_empty()
     }
@@ -40,43 +54,77 @@ impl Inbox {
     pub fn new(conn: Arc<OwnedFd>) -> Inbox {
         Inbox {
             conn,
-            reader: FrameReader::default(),
+            reader: FrameReader::new(MAX_PAYLOAD_TO_HOST),
             ready_lanes: None,
             closed: false,
+            broke_protocol: false,
+            starved: false,
         }
     }
 
     /// Reads everything the (non-blocking) channel holds now.
+    /// Out of memory, it stops early and says so with `is_starved`.
     pub fn receive(&mut self, into: &mut Received) {
+        self.starved = false;
         while !self.closed {
             let status = self.reader.fill(self.conn.as_fd());
-            self.parse(into);
+            if !self.parse(into) {
+                self.starved = true;
+                return;
+            }
             match status {
                 ReadStatus::Data => {}
                 ReadStatus::WouldBlock => return,
+                ReadStatus::NoMemory => {
+                    self.starved = true;
+                    return;
+                }
                 ReadStatus::Closed => self.closed = true,
             }
         }
     }
 
-    fn parse(&mut self, into: &mut Received) {
+    /// Parses the frames read; false when there was no memory to keep one
+    /// (it stays in the reader for the next time).
+    fn parse(&mut self, into: &mut Received) -> bool {
         while !self.closed {
+            if into.results.try_reserve(1).is_err() {
+                return false;
+            }
             match self.reader.next_frame() {
                 Ok(Some(Frame::Result { id, hex })) => into.results.push((id, *hex)),
-                Ok(Some(Frame::Started { ids })) => into.started.extend(ids.iter()),
-                Ok(Some(Frame::Stopped { id })) => into.stopped.push(id),
-                Ok(Some(Frame::Ready { lanes })) => {
-                    self.ready_lanes = Some((lanes as usize).clamp(1, 1024))
+                Ok(Some(Frame::Started { ids })) => {
+                    if into.started.try_reserve(ids.iter().count()).is_err() {
+                        // Parsed again next time.
+                        self.reader.unread_last();
+                        return false;
+                    }
+                    into.started.extend(ids.iter())
                 }
-                Ok(Some(Frame::Job { .. } | Frame::Stop { .. })) | Err(_) => self.closed = true,
-                Ok(None) => return,
+                Ok(Some(Frame::Stopped { id })) => {
+                    if into.stopped.try_reserve(1).is_err() {
+                        self.reader.unread_last();
+                        return false;
+                    }
+                    into.stopped.push(id)
+                }
+                Ok(Some(Frame::Ready { lanes })) if (1..=MAX_LANES).contains(&lanes) => {
+                    self.ready_lanes = Some(lanes as usize)
+                }
+                Ok(Some(_)) | Err(_) => {
+                    self.closed = true;
+                    self.broke_protocol = true;
+                }
+                Ok(None) => return true,
             }
         }
+        true
     }
 
-    /// What only the dispatcher acts on is waiting.
+    /// What only the dispatcher acts on is waiting (a channel left unread for
+    /// want of memory included: it reads it again later).
     pub fn needs_dispatcher(&self) -> bool {
-        self.ready_lanes.is_some() || self.closed
+        self.ready_lanes.is_some() || self.closed || self.starved
     }
 
     pub fn take_ready_lanes(&mut self) -> Option<usize> {
@@ -85,5 +133,15 @@ impl Inbox {
 
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// The worker wrote something that is no frame of this protocol.
+    pub fn broke_protocol(&self) -> bool {
+        self.broke_protocol
+    }
+
+    /// The last `receive` stopped for want of memory: read again later.
+    pub fn is_starved(&self) -> bool {
+        self.starved
     }
 }

@@ -1,7 +1,9 @@
 //! The job table: every outstanding job, the FIFO queue and the ready list.
-//! Pure bookkeeping under the pool's lock; no I/O, no threads.
+//! Pure bookkeeping under the pool's lock; no I/O, no threads. Its room for
+//! `capacity` jobs is reserved at creation, so that out of memory a submit
+//! fails with POOL_ENOMEM and nothing else here ever allocates.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::IdMap;
 use crate::error::Error;
@@ -16,14 +18,8 @@ pub type WorkerId = u64;
 #[derive(Debug)]
 enum State {
     Queued,
-    Running {
-        worker: WorkerId,
-    },
-    /// `seq` orders the ready list: pool_wait_any collects the earliest finished.
-    Finished {
-        seq: u64,
-        outcome: Outcome,
-    },
+    Running { worker: WorkerId },
+    Finished { outcome: Outcome },
 }
 
 #[derive(Debug)]
@@ -61,36 +57,74 @@ pub enum Loss {
 
 pub struct JobTable {
     next_id: u64,
-    next_seq: u64,
     jobs: IdMap<u64, Job>,
+    /// Queued jobs, oldest first. A job canceled while queued stays here until
+    /// it reaches the front (or `make_queue_room` sweeps), which keeps a cancel
+    /// O(1) however deep the queue; `queued` counts the live entries.
     queue: VecDeque<u64>,
-    ready: BTreeMap<u64, u64>,
+    queued: usize,
+    /// Finished jobs in the order they finished. A job collected by id stays
+    /// here until `collect_any` passes it (or `note_ready` sweeps), which keeps
+    /// collecting by id O(1); `ready_count` counts the live entries.
+    ready: VecDeque<u64>,
+    ready_count: usize,
     running: usize,
     capacity: usize,
+    /// Message bytes held for outstanding jobs, and their cap.
+    held_bytes: usize,
+    max_held_bytes: usize,
     max_attempts: u32,
     totals: Totals,
 }
 
 impl JobTable {
-    pub fn new(capacity: usize, max_attempts: u32) -> JobTable {
-        JobTable {
+    /// A table with room for `capacity` jobs and `max_held_bytes` of messages;
+    /// `NoMemory` when that room cannot be reserved.
+    pub fn new(
+        capacity: usize,
+        max_held_bytes: usize,
+        max_attempts: u32,
+    ) -> Result<JobTable, Error> {
+        let mut table = JobTable {
             next_id: 1,
-            next_seq: 0,
             jobs: IdMap::default(),
             queue: VecDeque::new(),
-            ready: BTreeMap::new(),
+            queued: 0,
+            ready: VecDeque::new(),
+            ready_count: 0,
             running: 0,
             capacity,
+            held_bytes: 0,
+            max_held_bytes,
             max_attempts,
             totals: Totals::default(),
+        };
+        let reserved = table.jobs.try_reserve(capacity).is_ok()
+            && table.queue.try_reserve_exact(capacity).is_ok()
+            && table
+                .ready
+                .try_reserve_exact(capacity.saturating_mul(2))
+                .is_ok();
+        if reserved {
+            Ok(table)
+        } else {
+            Err(Error::NoMemory)
         }
     }
 
-    /// Queues a job; its id is never 0 and never reused.
+    /// Queues a job; its id is never 0 and never reused. `Full` when it would
+    /// pass the job or byte cap, `TooBig` when its message alone passes the byte cap.
     pub fn submit(&mut self, msg: Vec<u8>, iterations: u64) -> Result<u64, Error> {
-        if self.jobs.len() >= self.capacity {
+        if msg.len() > self.max_held_bytes {
+            return Err(Error::TooBig);
+        }
+        if self.jobs.len() >= self.capacity || msg.len() > self.max_held_bytes - self.held_bytes {
             return Err(Error::Full);
         }
+        // Collected jobs leave tombstones in the map; clearing them may need a
+        // new table, which must not abort when memory is short.
+        self.jobs.try_reserve(1).map_err(|_| Error::NoMemory)?;
+        self.held_bytes += msg.len();
         let id = self.next_id;
         self.next_id += 1;
         self.jobs.insert(
@@ -102,13 +136,47 @@ impl JobTable {
                 state: State::Queued,
             },
         );
+        self.make_queue_room();
         self.queue.push_back(id);
+        self.queued += 1;
         Ok(id)
+    }
+
+    fn is_queued(&self, id: u64) -> bool {
+        matches!(
+            self.jobs.get(&id),
+            Some(Job {
+                state: State::Queued,
+                ..
+            })
+        )
+    }
+
+    /// Drops canceled jobs from the front of the queue.
+    fn skip_canceled(&mut self) {
+        while let Some(&id) = self.queue.front() {
+            if self.is_queued(id) {
+                return;
+            }
+            self.queue.pop_front();
+        }
+    }
+
+    /// Sweeps canceled jobs out of a full queue: it never grows past the room
+    /// reserved at creation, as at most `capacity` of its entries are live.
+    fn make_queue_room(&mut self) {
+        if self.queue.len() == self.queue.capacity() {
+            let mut queue = std::mem::take(&mut self.queue);
+            queue.retain(|&id| self.is_queued(id));
+            self.queue = queue;
+        }
     }
 
     /// The oldest queued job, now running on `worker`.
     pub fn start_next(&mut self, worker: WorkerId) -> Option<Assignment<'_>> {
+        self.skip_canceled();
         let id = self.queue.pop_front()?;
+        self.queued -= 1;
         let job = self.jobs.get_mut(&id).expect("queued ids are in the table");
         job.attempts += 1;
         job.state = State::Running { worker };
@@ -121,7 +189,8 @@ impl JobTable {
     }
 
     /// (message length, iterations) of the job `start_next` would hand out.
-    pub fn peek_next(&self) -> Option<(usize, u64)> {
+    pub fn peek_next(&mut self) -> Option<(usize, u64)> {
+        self.skip_canceled();
         let job = &self.jobs[self.queue.front()?];
         Some((job.msg.len(), job.iterations))
     }
@@ -169,18 +238,24 @@ impl JobTable {
             Loss::WorkerDied => self.totals.retried += 1,
         }
         job.state = State::Queued;
+        self.make_queue_room();
         self.queue.push_front(id);
+        self.queued += 1;
         false
     }
 
     /// Finishes every queued job with `error` (the pool cannot start workers).
     /// Returns how many finished.
     pub fn fail_queued(&mut self, error: Error) -> usize {
-        let ids: Vec<u64> = self.queue.drain(..).collect();
-        for &id in &ids {
-            self.finish(id, Err(error));
+        let mut failed = 0;
+        while let Some(id) = self.queue.pop_front() {
+            if self.is_queued(id) {
+                self.finish(id, Err(error));
+                failed += 1;
+            }
         }
-        ids.len()
+        self.queued = 0;
+        failed
     }
 
     /// Cancels an outstanding job: it finishes (or its result is replaced) with
@@ -189,7 +264,7 @@ impl JobTable {
         let job = self.jobs.get_mut(&id).ok_or(Error::NoJob)?;
         match job.state {
             State::Queued => {
-                self.queue.retain(|&q| q != id);
+                self.queued -= 1;
                 self.finish(id, Err(Error::Canceled));
                 Ok(None)
             }
@@ -212,24 +287,48 @@ impl JobTable {
         match self.jobs.get(&id) {
             None => Err(Error::NoJob),
             Some(Job {
-                state: State::Finished { seq, .. },
+                state: State::Finished { .. },
                 ..
-            }) => {
-                let seq = *seq;
-                self.ready.remove(&seq);
-                Ok(Some(self.take_outcome(id)))
-            }
+            }) => Ok(Some(self.take_outcome(id))),
             Some(_) => Ok(None),
         }
     }
 
     /// Collects the earliest finished job.
     pub fn collect_any(&mut self) -> Option<(u64, Outcome)> {
-        let (_, id) = self.ready.pop_first()?;
-        Some((id, self.take_outcome(id)))
+        while let Some(id) = self.ready.pop_front() {
+            if self.is_finished(id) {
+                return Some((id, self.take_outcome(id)));
+            }
+        }
+        None
+    }
+
+    fn is_finished(&self, id: u64) -> bool {
+        matches!(
+            self.jobs.get(&id),
+            Some(Job {
+                state: State::Finished { .. },
+                ..
+            })
+        )
+    }
+
+    /// Adds a finished job to the ready list, first sweeping out collected
+    /// jobs when the list is full: it never grows past its reserved room, as at
+    /// most `capacity` of its entries are live.
+    fn note_ready(&mut self, id: u64) {
+        if self.ready.len() == self.ready.capacity() {
+            let mut ready = std::mem::take(&mut self.ready);
+            ready.retain(|&r| self.is_finished(r));
+            self.ready = ready;
+        }
+        self.ready.push_back(id);
+        self.ready_count += 1;
     }
 
     fn take_outcome(&mut self, id: u64) -> Outcome {
+        self.ready_count -= 1;
         match self.jobs.remove(&id) {
             Some(Job {
                 state: State::Finished { outcome, .. },
@@ -244,13 +343,15 @@ impl JobTable {
             Ok(_) => self.totals.completed += 1,
             Err(_) => self.totals.failed += 1,
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.ready.insert(seq, id);
-        self.jobs
+        let job = self
+            .jobs
             .get_mut(&id)
-            .expect("finished ids are in the table")
-            .state = State::Finished { seq, outcome };
+            .expect("finished ids are in the table");
+        job.state = State::Finished { outcome };
+        // Its message is not needed any more: the room is free for new jobs.
+        self.held_bytes -= job.msg.len();
+        job.msg = Vec::new();
+        self.note_ready(id);
     }
 
     /// Submitted and not yet collected.
@@ -259,7 +360,7 @@ impl JobTable {
     }
 
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.queued
     }
 
     pub fn running(&self) -> usize {
@@ -268,7 +369,12 @@ impl JobTable {
 
     /// Finished and not yet collected.
     pub fn ready(&self) -> usize {
-        self.ready.len()
+        self.ready_count
+    }
+
+    /// Message bytes held for jobs not finished yet.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
     }
 
     pub fn totals(&self) -> Totals {
@@ -283,7 +389,7 @@ mod tests {
     const HEX: Hex = *b"1e4110cf294414bc2ac346ad274a7af3";
 
     fn table(capacity: usize, max_attempts: u32) -> JobTable {
-        JobTable::new(capacity, max_attempts)
+        JobTable::new(capacity, usize::MAX, max_attempts).unwrap()
     }
 
     fn submit(t: &mut JobTable) -> u64 {
@@ -395,6 +501,27 @@ mod tests {
             assert_eq!(t.collect(id), Ok(Some(Err(Error::Canceled))));
         }
         assert_eq!(t.cancel(queued), Err(Error::NoJob));
+    }
+
+    #[test]
+    fn canceled_queued_jobs_never_grow_the_queue_past_its_room() {
+        let mut t = table(4, 3);
+        let room = t.queue.capacity();
+        // Three more than the four live and canceled entries do not fit unswept.
+        assert!(room < 7);
+        let first: Vec<u64> = (0..4).map(|_| submit(&mut t)).collect();
+        for &id in &first[..3] {
+            assert_eq!(t.cancel(id), Ok(None));
+            assert_eq!(t.collect(id), Ok(Some(Err(Error::Canceled))));
+        }
+        assert_eq!(t.queued(), 1);
+        let more: Vec<u64> = (0..3).map(|_| submit(&mut t)).collect();
+        assert_eq!(t.queue.capacity(), room);
+        assert_eq!(t.queued(), 4);
+        let started: Vec<u64> = (0..4).map(|_| t.start_next(1).unwrap().id).collect();
+        assert_eq!(started, [first[3], more[0], more[1], more[2]]);
+        assert!(t.start_next(1).is_none());
+        assert_eq!(t.queued(), 0);
     }
 
     #[test]

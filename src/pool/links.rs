@@ -268,6 +268,11 @@ impl Links {
         }
         link.timed += usize::from(!f.is_timed());
         f.deadline = None;
+        if link.out.try_reserve(ipc::FRAME_HEADER).is_err() {
+            // No memory to ask: the worker is overdue at once, and killed.
+            f.stop_by = Some(now);
+            return true;
+        }
         f.stop_by = Some(now + STOP_GRACE);
         ipc::encode(&Frame::Stop { id: job }, &mut link.out);
         self.flush(id);
@@ -328,7 +333,8 @@ impl Links {
 
     /// Gives queued jobs to workers until no worker can take the next job or the
     /// queue is empty. Each goes where it starts soonest: a worker with a free
-    /// lane (an idle one first), else the one holding the least work.
+    /// lane (an idle one first), else the one holding the least work. Out of
+    /// memory for a job's bytes, the job stays queued for a later call.
     pub fn dispatch(&mut self, jobs: &mut JobTable, fill: Fill) {
         let mut touched: Vec<WorkerId> = Vec::new();
         while let Some((len, iterations)) = jobs.peek_next() {
@@ -340,6 +346,12 @@ impl Links {
                 .filter(|(_, l)| l.can_take(cost, max_jobs, fill))
                 .min_by_key(|(_, l)| (!l.has_free_lane(), l.in_flight_cost));
             let Some((&id, link)) = taker else { break };
+            let room = link.out.try_reserve(ipc::FRAME_HEADER + len).is_ok()
+                && link.in_flight.try_reserve(1).is_ok()
+                && touched.try_reserve(1).is_ok();
+            if !room {
+                break;
+            }
             let job = jobs.start_next(id).expect("the queue is not empty");
             ipc::encode(
                 &Frame::Job {

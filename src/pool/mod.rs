@@ -191,7 +191,10 @@ pub struct Pool {
     engine: EngineKind,
 }
 
-fn resolve(config: &Config) -> Result<(Settings, usize, u32, WorkerSpec), Error> {
+/// The job table's limits: (queue_capacity, max_queued_bytes, max_attempts).
+type TableLimits = (usize, usize, u32);
+
+fn resolve(config: &Config) -> Result<(Settings, TableLimits, WorkerSpec), Error> {
     let workers = if config.workers == 0 {
         sys::usable_cpus()
     } else {
@@ -200,6 +203,7 @@ fn resolve(config: &Config) -> Result<(Settings, usize, u32, WorkerSpec), Error>
     if workers > MAX_WORKERS
         || config.queue_capacity == 0
         || config.max_attempts == 0
+        || config.max_queued_bytes == 0
         || !(1..=u32::MAX as usize).contains(&config.max_message_bytes)
     {
         return Err(Error::InvalidArgument);
@@ -222,8 +226,11 @@ fn resolve(config: &Config) -> Result<(Settings, usize, u32, WorkerSpec), Error>
     };
     Ok((
         settings,
-        config.queue_capacity,
-        config.max_attempts,
+        (
+            config.queue_capacity,
+            config.max_queued_bytes,
+            config.max_attempts,
+        ),
         WorkerSpec {
             engine,
             init: config.worker_init.clone(),
@@ -245,7 +252,8 @@ impl Pool {
     /// Forks the fork server and the first set of workers, and returns once every
     /// worker process exists (their `worker_init` may still be running).
     pub fn new(config: Config) -> Result<Pool, Error> {
-        let (settings, capacity, max_attempts, spec) = resolve(&config)?;
+        let (settings, (capacity, max_bytes, max_attempts), spec) = resolve(&config)?;
+        let jobs = JobTable::new(capacity, max_bytes, max_attempts)?;
         let engine = spec.engine.kind();
         // SAFETY: plain system call creating a new descriptor.
         let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }
@@ -255,7 +263,7 @@ impl Pool {
         let epoll = Arc::new(unsafe { OwnedFd::from_raw_fd(epoll) });
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                jobs: JobTable::new(capacity, max_attempts),
+                jobs,
                 links: Links::new(
                     epoll.clone(),
                     settings.max_jobs_per_worker,
@@ -520,13 +528,19 @@ impl Pool {
             jobs_failed: totals.failed,
             jobs_retried: totals.retried,
             worker_restarts: state.worker_restarts,
+            queued_bytes: state.jobs.held_bytes() as u64,
         })
     }
 
     /// Process ids of the live workers.
     pub fn worker_pids(&self) -> Result<Vec<i32>, Error> {
         self.check_process()?;
-        Ok(self.shared.lock().worker_pids.clone())
+        let state = self.shared.lock();
+        let mut pids = Vec::new();
+        pids.try_reserve_exact(state.worker_pids.len())
+            .map_err(|_| Error::NoMemory)?;
+        pids.extend_from_slice(&state.worker_pids);
+        Ok(pids)
     }
 
     /// A descriptor that polls readable while a finished job awaits collection.

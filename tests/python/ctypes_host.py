@@ -40,6 +40,7 @@ class PoolConfig(ctypes.Structure):
         ("worker_init_arg", ctypes.c_void_p),
         ("log", ctypes.c_void_p),
         ("log_arg", ctypes.c_void_p),
+        ("max_queued_bytes", ctypes.c_uint64),
     ]
 
 
@@ -54,6 +55,7 @@ class PoolStats(ctypes.Structure):
         ("jobs_failed", ctypes.c_uint64),
         ("jobs_retried", ctypes.c_uint64),
         ("worker_restarts", ctypes.c_uint64),
+        ("queued_bytes", ctypes.c_uint64),
     ]
 
 
