@@ -26,10 +26,16 @@ static int comm_of(pid_t pid, char name[16])
     return 1;
 }
 
+/* A process just forked names itself a moment later: allow it 2 s. */
 static void check_named(pid_t pid, const char *want)
 {
     char name[16];
+    double end = now_seconds() + 2.0;
     CHECK(comm_of(pid, name));
+    while (strcmp(name, want) != 0 && now_seconds() < end) {
+        sleep_ms(2);
+        CHECK(comm_of(pid, name));
+    }
     if (strcmp(name, want) != 0) {
         fprintf(stderr, "process %d is named '%s', expected '%s'\n", (int)pid, name, want);
         exit(1);
