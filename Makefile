@@ -1,18 +1,18 @@
 # md5pool: the C user's entry point.
-#   make            build the library (build/lib) and the header (include/md5pool.h)
+#   make            build the library (build/lib), the header (include/md5pool.h)
+#                   and the example daemon (build/bin/hashd); needs cargo (rustup)
 #   make demo       run the seed's experiment through the library
-#   make test       every test: Rust, C, header conformance, lint
-# Issue-specific targets live in mk/*.mk (install, bench, centos7, stress, ...).
+#   make test       every test: Rust, C, ABI, lint, and those of mk/*.mk
+# More targets live in mk/*.mk (install, centos7, rpm, bench, stress, ...).
 
 CARGO   ?= cargo
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -std=c99 -Wall -Wextra -Wpedantic -Werror
-# The team's shared folder (API contract, CentOS 7 tools): beside this checkout,
-# else beside the repository it was cloned from (a CI clone in a temporary dir).
-SHARED  ?= $(firstword $(wildcard ../shared) \
-             $(wildcard $(shell git config --get remote.origin.url 2>/dev/null)/../shared) \
-             ../shared)
+OBJCOPY ?= objcopy
+# Optional: a folder with the API contract beside this checkout. `make test`
+# also compiles its conformance check when it is there.
+SHARED  ?= ../shared
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
@@ -29,14 +29,21 @@ SO_DEV  := $(LIBDIR)/libmd5pool.so
 STATIC  := $(LIBDIR)/libmd5pool.a
 HEADER  := include/md5pool.h
 
+# cargo embeds LLVM bitcode (.llvmbc) in the crate's object of the staticlib
+# because the crate is also an rlib for LTO; binutils' nm and ar then read that
+# object as LTO input, fail, and see no pool_ symbol. C linkers need neither
+# the bitcode nor the debug info (37 MB -> 5 MB; the .so keeps its line tables).
+STRIP_ARCHIVE := $(OBJCOPY) --remove-section=.llvmbc --remove-section=.llvmcmd --strip-debug
+
 # Link a C program against the built shared library, found at run time too.
 LINK_POOL := -L$(LIBDIR) -lmd5pool -Wl,-rpath,$(abspath $(LIBDIR))
 
-.PHONY: all lib demo test test-rust test-c test-engines conformance header-check lint clean
-all: lib
+.PHONY: all lib demo test test-rust test-c test-engines conformance abi-check header-check lint clean
+all: lib hashd
 
 # cargo decides what to rebuild; build.rs regenerates the header when it changed.
 lib:
+	$(if $(shell command -v $(CARGO)),,$(error $(CARGO) not found: install Rust with rustup, then run make again))
 	$(CARGO) build --release --quiet
 	@mkdir -p $(LIBDIR)
 	@# Replace by rename, never in place: running programs may have the old one mapped.
@@ -44,7 +51,7 @@ lib:
 	cp -f $(RUST_SO) $(SO_REAL).$$$$.tmp && mv -f $(SO_REAL).$$$$.tmp $(SO_REAL)
 	ln -sf libmd5pool.so.$(VERSION) $(SO_NAME)
 	ln -sf libmd5pool.so.$(SOMAJOR) $(SO_DEV)
-	cp -f $(RUST_A) $(STATIC).$$$$.tmp && mv -f $(STATIC).$$$$.tmp $(STATIC)
+	$(STRIP_ARCHIVE) $(RUST_A) $(STATIC).$$$$.tmp && mv -f $(STATIC).$$$$.tmp $(STATIC)
 
 $(HEADER) $(SO_REAL): lib
 
@@ -63,7 +70,8 @@ $(TESTBIN)/%: tests/c/%.c tests/c/check.h $(HEADER) | lib
 	@mkdir -p $(TESTBIN)
 	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -Iinclude -Itests/c $< -o $@ $(LINK_POOL) -lpthread
 
-test: lint header-check conformance test-rust test-c test-engines
+test: lint header-check abi-check $(if $(wildcard $(SHARED)/api/conformance.c),conformance) \
+      test-rust test-c test-engines
 
 # Every kernel engine this CPU runs, through the pool (MD5POOL_KERNEL forces one;
 # the kernel's own tests in tests/kernel_engines.rs cover each in-process), and
@@ -82,7 +90,16 @@ test-rust:
 test-c: lib $(C_TESTS)
 	tests/run_c_tests.sh $(C_TESTS)
 
-# The generated header must match the contract (../shared/api/conformance.c).
+# The generated header keeps the ABI of every released version (names,
+# values, signatures, field offsets), in C99 and in gcc 4.8's default GNU89.
+abi-check: lib
+	@mkdir -p $(TESTBIN)
+	$(CC) -std=gnu89 -Wall -Wextra -Werror -fsyntax-only -Iinclude tests/c/abi_check.c
+	$(CC) $(CFLAGS) $(WARN) -Iinclude tests/c/abi_check.c -o $(TESTBIN)/abi_check $(LINK_POOL)
+	./$(TESTBIN)/abi_check
+
+# The generated header must match the team's contract, when it is beside the
+# checkout (an extra: `make test` runs it only then).
 conformance: lib
 	$(CC) -std=c99 -pedantic -Wall -Wextra -Werror -fsyntax-only -Iinclude $(SHARED)/api/conformance.c
 

@@ -636,6 +636,11 @@ def write_md(R, rows, path, svg_rel, json_rel):
     if os.path.exists(analysis):
         with open(analysis) as f:
             lines += ["", f.read().rstrip()]
+    # The Redis module's section, measured by bench/redis_bench.py (make bench-redis).
+    redis_section = os.path.join(BENCH, "redis.md")
+    if os.path.exists(redis_section):
+        with open(redis_section) as f:
+            lines += ["", f.read().rstrip()]
     lines += ["", f"Raw results (every run): [{json_rel}]({json_rel}).", ""]
     with open(path, "w") as f:
         f.write("\n".join(lines))
