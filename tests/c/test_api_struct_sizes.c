@@ -14,7 +14,8 @@
 
 #include "check.h"
 
-/* The structs as a program compiled against the 1.0 header has them. */
+/* The structs as a program compiled against the 1.0 header has them: copied on
+ * purpose, frozen at 1.0 (md5pool.h's grow). */
 struct config_1_0 {
     uint32_t size;
     uint32_t workers;
