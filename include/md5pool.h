@@ -285,17 +285,17 @@ extern "C" {
 #endif /* __cplusplus */
 
 /**
- * Fills *cfg with the defaults, as a pool_config of the 1.0 layout (the one
- * struct size a caller that takes this function's address can be assumed to
- * have): cfg->size is the 1.0 size, so pool_create gives the fields added later
- * their defaults. NULL is a no-op.
+ * Fills *cfg with the defaults, as a pool_config of the 1.1 layout (the API
+ * contract's, up to max_queued_bytes), and sets cfg->size to its size. NULL is a
+ * no-op.
  *
  * Code compiled against this header does not call it: the macro
  * pool_config_init(cfg) below the prototypes calls
- * pool_config_init_sized(cfg, sizeof(pool_config)), which fills every field the
- * header declares. (A function-like macro only replaces a call: `&pool_config_init`,
- * or `(pool_config_init)(cfg)`, is still this function.) Programs built against
- * an older header keep calling this one, and a 1.0 struct is never overrun.
+ * pool_config_init_sized(cfg, sizeof(pool_config)), which fills exactly the
+ * fields the header declares, in this version and in later ones. (A function-like
+ * macro only replaces a call: `&pool_config_init`, or `(pool_config_init)(cfg)`,
+ * is still this function.) A program built against the 1.0 header, whose struct
+ * ends at log_arg, must be rebuilt: this function writes 8 bytes past it.
  */
 void pool_config_init(struct pool_config *cfg);
 

@@ -176,8 +176,13 @@ pub struct pool_config {
 /// The size of pool_config in version 1.0 of the API (up to log_arg).
 const CONFIG_V1_0_SIZE: usize =
     std::mem::offset_of!(pool_config, log_arg) + std::mem::size_of::<*mut c_void>();
+/// The size of pool_config in version 1.1 of the API (up to max_queued_bytes): the
+/// layout of the API contract this library implements.
+const CONFIG_V1_1_SIZE: usize =
+    std::mem::offset_of!(pool_config, max_queued_bytes) + std::mem::size_of::<u64>();
 /// The sizes pool_config has had, oldest first: each version only appends fields.
-const CONFIG_SIZES: [usize; 2] = [CONFIG_V1_0_SIZE, std::mem::size_of::<pool_config>()];
+const CONFIG_SIZES: [usize; 2] = [CONFIG_V1_0_SIZE, CONFIG_V1_1_SIZE];
+const _: () = assert!(CONFIG_V1_1_SIZE == std::mem::size_of::<pool_config>());
 
 impl pool_config {
     fn defaults() -> pool_config {
@@ -399,21 +404,21 @@ fn timeout_from_ms(timeout_ms: i64) -> Option<Duration> {
     u64::try_from(timeout_ms).ok().map(Duration::from_millis)
 }
 
-/// Fills *cfg with the defaults, as a pool_config of the 1.0 layout (the one
-/// struct size a caller that takes this function's address can be assumed to
-/// have): cfg->size is the 1.0 size, so pool_create gives the fields added later
-/// their defaults. NULL is a no-op.
+/// Fills *cfg with the defaults, as a pool_config of the 1.1 layout (the API
+/// contract's, up to max_queued_bytes), and sets cfg->size to its size. NULL is a
+/// no-op.
 ///
 /// Code compiled against this header does not call it: the macro
 /// pool_config_init(cfg) below the prototypes calls
-/// pool_config_init_sized(cfg, sizeof(pool_config)), which fills every field the
-/// header declares. (A function-like macro only replaces a call: `&pool_config_init`,
-/// or `(pool_config_init)(cfg)`, is still this function.) Programs built against
-/// an older header keep calling this one, and a 1.0 struct is never overrun.
+/// pool_config_init_sized(cfg, sizeof(pool_config)), which fills exactly the
+/// fields the header declares, in this version and in later ones. (A function-like
+/// macro only replaces a call: `&pool_config_init`, or `(pool_config_init)(cfg)`,
+/// is still this function.) A program built against the 1.0 header, whose struct
+/// ends at log_arg, must be rebuilt: this function writes 8 bytes past it.
 #[no_mangle]
 pub unsafe extern "C" fn pool_config_init(cfg: *mut pool_config) {
-    // SAFETY: a non-NULL cfg points to at least a 1.0 pool_config (contract).
-    unsafe { pool_config_init_sized(cfg, CONFIG_V1_0_SIZE) }
+    // SAFETY: a non-NULL cfg points to a 1.1 pool_config (contract).
+    unsafe { pool_config_init_sized(cfg, CONFIG_V1_1_SIZE) }
 }
 
 /// (1.1) Fills *cfg, a pool_config of `size` bytes (sizeof(pool_config) as the

@@ -1,9 +1,10 @@
 /* pool_config and pool_stats grew in 1.1, and the library never writes past
  * the struct its caller has:
- * - a program built against the 1.0 header calls pool_config_init and
- *   pool_stats_get themselves (as does code that takes their addresses): they
- *   write the 1.0 structs only, the canary right after each stays intact, and
- *   the 1.0 config makes a working pool;
+ * - code that calls pool_config_init and pool_stats_get themselves (built against
+ *   the API contract's header, or taking their addresses) gets the contract's
+ *   layouts: pool_config of 1.1 (with max_queued_bytes), pool_stats as the
+ *   contract has it (without queued_bytes); the canary after each stays intact;
+ * - a 1.0 config (size up to log_arg) still makes a working pool;
  * - code compiled against this header calls them through its macros, which
  *   pass sizeof the struct: it gets the 1.1 fields (max_queued_bytes honoured,
  *   queued_bytes reported);
@@ -71,20 +72,30 @@ struct newer_stats {
 
 static char msg[2048];
 
-static void test_binary_built_against_1_0(void)
+static void test_contract_layouts_through_the_plain_functions(void)
 {
     void (*config_init)(pool_config *) = pool_config_init;
     pool_status (*stats_get)(const pool *, pool_stats *) = pool_stats_get;
+    struct {
+        pool_config cfg;
+        uint64_t canary[2];
+    } full;
     struct old_config old;
     struct old_stats st;
     char want[POOL_HEX_LEN];
     pool *p = NULL;
 
+    memset(&full, GARBAGE, sizeof full);
+    full.canary[0] = full.canary[1] = CANARY;
+    config_init(&full.cfg);
+    CHECK(full.canary[0] == CANARY && full.canary[1] == CANARY);
+    CHECK(full.cfg.size == sizeof full.cfg && full.cfg.max_queued_bytes == 256u << 20);
+
+    /* A 1.0 config, as a 1.0 program filled it: its size ends at log_arg. */
     memset(&old, GARBAGE, sizeof old);
     old.canary[0] = old.canary[1] = CANARY;
-    config_init((pool_config *)(void *)&old.cfg);
-    CHECK(old.canary[0] == CANARY && old.canary[1] == CANARY);
-    CHECK(old.cfg.size == sizeof old.cfg);
+    memcpy(&old.cfg, &full.cfg, sizeof old.cfg);
+    old.cfg.size = sizeof old.cfg;
     CHECK(old.cfg.workers == 0 && old.cfg.queue_capacity == 65536 && old.cfg.max_attempts == 3);
     CHECK(old.cfg.job_timeout_ms == 0 && old.cfg.max_jobs_per_worker == 0);
     CHECK(old.cfg.max_message_bytes == 1048576);
@@ -177,7 +188,7 @@ int main(void)
     pool *p;
 
     memset(msg, 'v', sizeof msg);
-    test_binary_built_against_1_0();
+    test_contract_layouts_through_the_plain_functions();
     p = test_code_built_against_this_header();
     test_struct_of_a_later_version(p);
     test_size_below_1_0(p);
