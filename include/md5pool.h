@@ -163,9 +163,10 @@ typedef void (*pool_log_fn)(int level, const char *message, void *arg);
  */
 typedef struct pool_config {
     /**
-     * The size of the struct the caller has, set by pool_config_init: the size of
-     * the version 1.0 struct (ending at log_arg; the fields past it take their
-     * defaults) or of this one; any other value is POOL_EINVAL.
+     * The size of the struct the caller has, set by pool_config_init: any size
+     * from the version 1.0 struct (ending at log_arg) up to this one's is
+     * accepted, and the fields that do not fit whole in it take their defaults;
+     * any other value is POOL_EINVAL.
      */
     uint32_t size;
     /**

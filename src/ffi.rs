@@ -131,9 +131,10 @@ pub type pool_worker_init_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct pool_config {
-    /// The size of the struct the caller has, set by pool_config_init: the size of
-    /// the version 1.0 struct (ending at log_arg; the fields past it take their
-    /// defaults) or of this one; any other value is POOL_EINVAL.
+    /// The size of the struct the caller has, set by pool_config_init: any size
+    /// from the version 1.0 struct (ending at log_arg) up to this one's is
+    /// accepted, and the fields that do not fit whole in it take their defaults;
+    /// any other value is POOL_EINVAL.
     pub size: u32,
     /// Worker processes, at most 1024; 0 = the CPUs this process may run on: its
     /// affinity mask (sched_getaffinity), lowered to its CPU quota rounded up when
@@ -467,17 +468,21 @@ pub unsafe extern "C" fn pool_create(cfg: *const pool_config, out: *mut *mut poo
         } else {
             // SAFETY: a non-NULL cfg points to at least its `size` field.
             let size = unsafe { (*cfg).size } as usize;
-            if !CONFIG_SIZES.contains(&size) {
+            if size > std::mem::size_of::<pool_config>() {
                 return pool_status::POOL_EINVAL;
             }
+            // The fields that fit whole: those of the largest version within `size`.
+            let Some(whole) = CONFIG_SIZES.iter().copied().rfind(|&known| known <= size) else {
+                return pool_status::POOL_EINVAL;
+            };
             let mut config = pool_config::defaults();
-            // SAFETY: the caller's struct has `size` bytes, which fit in ours;
-            // fields past them keep their defaults.
+            // SAFETY: the caller's struct has `size` >= `whole` bytes, which fit in
+            // ours; fields past them keep their defaults.
             unsafe {
                 std::ptr::copy_nonoverlapping(
                     cfg.cast::<u8>(),
                     (&mut config as *mut pool_config).cast::<u8>(),
-                    size,
+                    whole,
                 )
             };
             config
