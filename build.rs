@@ -4,14 +4,14 @@
 
 use std::env;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const SONAME: &str = "libmd5pool.so.1";
 
 fn main() {
     let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    println!("cargo:rerun-if-changed=src/ffi.rs");
+    println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=Cargo.toml");
     println!("cargo:rerun-if-changed=build.rs");
@@ -31,8 +31,11 @@ fn main() {
         .map(|banner| banner.replace("@API_VERSION@", &version.api()));
     config.after_includes = Some(version.c_macros());
     let mut generated = Vec::new();
-    cbindgen::Builder::new()
-        .with_src(crate_dir.join("src/ffi.rs"))
+    let mut builder = cbindgen::Builder::new();
+    for source in ffi_sources(&crate_dir) {
+        builder = builder.with_src(source);
+    }
+    builder
         .with_config(config)
         .generate()
         .expect("cbindgen could not generate include/md5pool.h")
@@ -43,6 +46,18 @@ fn main() {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, header).unwrap();
     }
+}
+
+/// Every file of src/ffi/, sorted so that the header does not depend on the order
+/// the directory lists them in.
+fn ffi_sources(crate_dir: &Path) -> Vec<PathBuf> {
+    let mut sources: Vec<PathBuf> = fs::read_dir(crate_dir.join("src/ffi"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+        .collect();
+    sources.sort();
+    sources
 }
 
 /// The crate's version from Cargo.toml: the header's version macros come from it,

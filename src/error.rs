@@ -1,6 +1,6 @@
-//! Errors of the safe API. Each maps one-to-one onto a C status code in `ffi.rs`.
+//! Errors of the safe API. Each maps one-to-one onto a C status code, whose
+//! table in `ffi/status.rs` also holds its text.
 
-use std::ffi::CStr;
 use std::fmt;
 
 /// Why a call failed, or how a job ended when it did not produce a digest.
@@ -33,29 +33,10 @@ pub enum Error {
 }
 
 impl Error {
-    /// Static, human-readable text (NUL-terminated, for `pool_strerror`).
-    pub fn c_message(self) -> &'static CStr {
-        match self {
-            Error::InvalidArgument => {
-                c"invalid argument (NULL pointer, zero iterations or malformed config)"
-            }
-            Error::TooBig => c"message longer than max_message_bytes",
-            Error::Full => c"queue full: queue_capacity jobs are outstanding",
-            Error::TimedOut => c"wait timed out; the job is still pending",
-            Error::NoJob => c"no such job, or its result was already collected",
-            Error::Worker => c"the job's worker died on every attempt",
-            Error::JobTimeout => c"the job ran past job_timeout_ms; its worker was killed",
-            Error::Canceled => c"the job was canceled",
-            Error::Spawn => c"worker processes could not be started",
-            Error::NoMemory => c"out of memory",
-            Error::Forked => c"called in a forked child of the process that created the pool",
-            Error::Internal => c"internal error in md5pool",
-        }
-    }
-
     /// Static, human-readable text.
     pub fn message(self) -> &'static str {
-        self.c_message().to_str().expect("the messages are ASCII")
+        let text = crate::ffi::pool_status::from(self).text();
+        text.to_str().expect("the status texts are ASCII")
     }
 }
 

@@ -15,7 +15,7 @@
 //! # Ok::<(), md5pool::Error>(())
 //! ```
 //!
-//! The C API (`include/md5pool.h`) is a thin layer over this one, in `ffi.rs`.
+//! The C API (`include/md5pool.h`) is a thin layer over this one, in `ffi/`.
 
 mod config;
 mod error;
