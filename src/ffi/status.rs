@@ -158,7 +158,6 @@ mod tests {
         for error in errors {
             let status = pool_status::from(error);
             assert_eq!(status.error(), Some(error));
-            assert_eq!(status.text().to_str(), Ok(error.message()));
         }
         assert_eq!(pool_status::POOL_OK.error(), None);
         assert_eq!(pool_status::from(Ok(())), pool_status::POOL_OK);
