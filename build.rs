@@ -119,7 +119,7 @@ impl Version {
 }
 
 /// The calls that fill a struct, compiled against this header, pass the size of
-/// the struct as declared here (see pool_config_init in src/ffi.rs). After the
+/// the struct as declared here (see pool_config_init in src/ffi/mod.rs). After the
 /// prototypes and inside the include guard (cbindgen's `trailer` lands after it).
 /// `sizeof(type)`, not `sizeof *(ptr)`: a literal NULL argument stays valid.
 const SIZED_CALLS: &str = "/*
