@@ -2,7 +2,7 @@
 //! channel until it closes. Never returns: a worker leaves with `_exit`, so the
 //! host's atexit handlers and stdio buffers are never run or flushed here.
 //!
-//! The jobs run in slices of about a millisecond ([`Lanes::run`]). Between two
+//! The jobs run in short slices (`SLICE`, [`Lanes::run`]). Between two
 //! slices the worker sends every result that finished (one write), reads what
 //! the host sent without waiting (new jobs join free lanes at once, stops drop
 //! a job and keep the others going), and goes on. Only a worker holding no job
@@ -38,8 +38,8 @@ const SLICE: Duration = Duration::from_micros(500);
 const STEP: Duration = Duration::from_micros(100);
 
 /// Before sleeping, a worker polls its channel this long: a host waiting on a
-/// result often sends the next job within microseconds, and waking a sleeping
-/// process costs tens of microseconds on a virtual machine.
+/// result often sends the next job at once, and waking a sleeping process costs
+/// more than this short poll.
 const IDLE_SPIN: Duration = Duration::from_micros(50);
 
 /// Becomes a worker: called in the child right after the fork server forked it.

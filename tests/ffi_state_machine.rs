@@ -1,4 +1,4 @@
-//! Issue 3, item 9: random sequences of calls of the C API (`md5pool::ffi`), with
+//! Random sequences of calls of the C API (`md5pool::ffi`), with
 //! random arguments (NULL pointers, zero and huge iterations, unknown ids, statuses
 //! outside the enum, tiny queues, cancels, waits with timeout 0 or short), against
 //! one pool per case, checked against a model of which jobs are outstanding,

@@ -28,7 +28,7 @@ const DESTROY_GRACE: Duration = Duration::from_millis(100);
 /// How long pool_destroy waits for the fork server before killing it.
 const SERVER_EXIT_LIMIT: Duration = Duration::from_secs(2);
 /// How long pool_create waits for its first set of worker processes to exist
-/// (forking 1,024 of them takes well under a second): past it, POOL_ESPAWN.
+/// (far longer than forking MAX_WORKERS takes): past it, POOL_ESPAWN.
 const FIRST_SET_LIMIT: Duration = Duration::from_secs(20);
 /// How soon a channel left unread for want of memory is read again.
 const STARVED_RETRY: Duration = Duration::from_millis(10);

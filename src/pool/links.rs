@@ -15,15 +15,15 @@ use crate::ipc::{self, Frame};
 use crate::kernel;
 
 /// Beyond its engine's lanes, a worker is sent more jobs only while all it holds
-/// costs at most this many MD5 blocks (about a millisecond of work): tiny jobs
+/// costs at most this many MD5 blocks: tiny jobs
 /// travel in batches, so per-job syscalls vanish, while a long job never waits
 /// behind another one in a worker when a worker elsewhere could run it.
 const PIPELINE_BUDGET_BLOCKS: u64 = 12_000;
 /// And at most this many jobs in flight per worker.
 const PIPELINE_MAX_JOBS: usize = 1024;
 /// A submitting thread writes a job to a busy worker's free lane itself only when
-/// the job costs at least this many blocks (~80 µs of work), against which one
-/// system call is noise. Cheaper jobs wait for the dispatcher, which sends them
+/// the job costs at least this many blocks, against which one system call is
+/// noise. Cheaper jobs wait for the dispatcher, which sends them
 /// in one batch when the worker's results come back.
 const DIRECT_MIN_BLOCKS: u64 = 1_000;
 
@@ -324,7 +324,7 @@ impl Links {
     /// Some worker has a free lane but will not send results for a while (it
     /// holds more than a pipeline's worth of work): a job queued now would wait
     /// for the dispatcher to notice. (A worker holding only cheap jobs sends its
-    /// results within about a millisecond, and the dispatcher refills it then.)
+    /// results soon, and the dispatcher refills it then.)
     pub fn has_free_lane_beside_long_work(&self) -> bool {
         self.map
             .values()

@@ -29,7 +29,8 @@ use links::{Fill, Links};
 /// pool_wait reads the channel of its job's worker itself, rather than sleeping
 /// until the dispatcher has read it, for at most this long ...
 const SPIN_LIMIT: Duration = Duration::from_micros(50);
-/// ... when all that worker holds costs at most this many blocks (~40 µs of work).
+/// ... when all that worker holds costs at most this many blocks (its results are
+/// due within about SPIN_LIMIT).
 const SPIN_MAX_BLOCKS: u64 = 500;
 
 /// Maps keyed by ids the pool assigns itself (sequential integers): a
