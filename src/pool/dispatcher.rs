@@ -11,11 +11,12 @@ use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::id_map::{IdMap, IdSet};
 use super::inbox::{Inbox, Received};
 use super::jobs::{Loss, WorkerId};
 use super::links::{watch, Fill, Removed};
+use super::shared::{Shared, State};
 use super::supervisor::Supervisor;
-use super::{IdMap, IdSet, Shared, State};
 use crate::config::LogLevel;
 use crate::error::Error;
 use crate::forkserver::{self, ForkServer};
@@ -202,9 +203,7 @@ impl<'a> Dispatcher<'a> {
             let now = Instant::now();
             self.expire_deadlines(now);
             self.supervise(now);
-            let mut state = self.shared.lock();
-            let State { jobs, links, .. } = &mut *state;
-            links.dispatch(jobs, Fill::LanesAndPipeline);
+            self.shared.lock().dispatch(Fill::LanesAndPipeline);
         }
     }
 
@@ -474,11 +473,11 @@ impl<'a> Dispatcher<'a> {
         };
         if !removed.jobs.is_empty() {
             let mut state = self.shared.lock();
-            let ready_before = state.jobs.ready();
-            for &job in &removed.jobs {
-                state.jobs.lose_running(job, id, loss);
-            }
-            self.shared.after_change(&state, ready_before);
+            self.shared.update_jobs(&mut state, |jobs| {
+                for &job in &removed.jobs {
+                    jobs.lose_running(job, id, loss);
+                }
+            });
         }
         if !removed.killed {
             if removed.started {
@@ -508,9 +507,8 @@ impl<'a> Dispatcher<'a> {
     fn become_unable(&mut self) {
         let mut state = self.shared.lock();
         state.unable_to_start = true;
-        let ready_before = state.jobs.ready();
-        state.jobs.fail_queued(Error::Spawn);
-        self.shared.after_change(&state, ready_before);
+        self.shared
+            .update_jobs(&mut state, |jobs| jobs.fail_queued(Error::Spawn));
     }
 
     /// The workers callers see (stats, pool_worker_pids): a worker the pool is
@@ -544,15 +542,13 @@ impl<'a> Dispatcher<'a> {
     fn expire_deadlines(&mut self, now: Instant) {
         let mut state = self.shared.lock();
         let expired = state.links.timed_out(now);
-        if !expired.is_empty() {
-            let ready_before = state.jobs.ready();
+        self.shared.update_jobs(&mut state, |jobs| {
             for &(worker, job) in &expired {
-                state
-                    .jobs
-                    .finish_running(job, worker, Err(Error::JobTimeout));
-                state.links.stop(worker, job, now);
+                jobs.finish_running(job, worker, Err(Error::JobTimeout));
             }
-            self.shared.after_change(&state, ready_before);
+        });
+        for &(worker, job) in &expired {
+            state.links.stop(worker, job, now);
         }
         for worker in state.links.overdue(now) {
             self.shared.log(
@@ -577,9 +573,8 @@ impl<'a> Dispatcher<'a> {
         self.request_starts(now);
         if self.supervisor.unable() {
             let mut state = self.shared.lock();
-            let ready_before = state.jobs.ready();
-            state.jobs.fail_queued(Error::Spawn);
-            self.shared.after_change(&state, ready_before);
+            self.shared
+                .update_jobs(&mut state, |jobs| jobs.fail_queued(Error::Spawn));
         }
     }
 

@@ -8,9 +8,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::id_map::IdMap;
 use super::inbox::Inbox;
 use super::jobs::{JobTable, WorkerId};
-use super::IdMap;
 use crate::ipc::{self, Frame};
 use crate::kernel;
 
