@@ -9,7 +9,6 @@
 //! sleeps on its channel.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::config::WorkerInit;
@@ -47,12 +46,7 @@ pub fn run(channel: OwnedFd, spec: &WorkerSpec, fork_server: i32) -> ! {
     sys::child_die_with_parent(fork_server);
     sys::child_reset_signals(&[]);
     sys::child_close_inherited_fds(&[channel.as_raw_fd()]);
-    let code = match catch_unwind(AssertUnwindSafe(|| serve(&channel, spec))) {
-        Ok(()) => 0,
-        Err(_) => 70,
-    };
-    // SAFETY: _exit ends the process without running the host's atexit handlers.
-    unsafe { libc::_exit(code) }
+    sys::run_child(|| serve(&channel, spec))
 }
 
 fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
@@ -104,7 +98,9 @@ fn run_slice(jobs: &mut Lanes, out: &mut Outbox, slice: Duration) {
 /// Returns as soon as the channel is readable, or after `limit`.
 fn poll_briefly(channel: &OwnedFd, limit: Duration) {
     let end = std::time::Instant::now() + limit;
-    while !sys::wait_readable(channel.as_fd(), Duration::ZERO) && std::time::Instant::now() < end {
+    while !sys::wait_readable([channel.as_fd()], Some(Duration::ZERO))[0]
+        && std::time::Instant::now() < end
+    {
         std::hint::spin_loop();
     }
 }

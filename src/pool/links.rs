@@ -4,7 +4,7 @@
 //! and the dispatcher does the same whenever room appears.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use super::inbox::Inbox;
 use super::jobs::{JobTable, WorkerId};
 use crate::ipc::{self, Frame};
 use crate::kernel;
+use crate::sys::Epoll;
 
 /// Beyond its engine's lanes, a worker is sent more jobs only while all it holds
 /// costs at most this many MD5 blocks: tiny jobs
@@ -129,14 +130,14 @@ pub struct Removed {
 
 pub struct Links {
     map: IdMap<WorkerId, Link>,
-    epoll: Arc<OwnedFd>,
+    epoll: Arc<Epoll>,
     max_jobs_per_worker: u64,
     job_timeout: Option<Duration>,
 }
 
 impl Links {
     pub fn new(
-        epoll: Arc<OwnedFd>,
+        epoll: Arc<Epoll>,
         max_jobs_per_worker: Option<u64>,
         job_timeout: Option<Duration>,
     ) -> Links {
@@ -400,43 +401,15 @@ impl Links {
         let wants_write = !link.out.is_empty();
         if wants_write != link.wants_write {
             link.wants_write = wants_write;
-            let _ = watch(
-                self.epoll.as_fd(),
-                link.conn.as_fd(),
-                link.token,
-                libc::EPOLL_CTL_MOD,
-                wants_write,
-            );
+            let _ = self
+                .epoll
+                .modify(link.conn.as_fd(), link.token, wants_write);
         }
-    }
-}
-
-/// Adds or changes a descriptor's epoll registration: readable (and hang-up)
-/// always, writable on request.
-pub fn watch(
-    epoll: BorrowedFd<'_>,
-    fd: BorrowedFd<'_>,
-    token: u64,
-    op: libc::c_int,
-    writable: bool,
-) -> io::Result<()> {
-    let events = libc::EPOLLIN | libc::EPOLLRDHUP | if writable { libc::EPOLLOUT } else { 0 };
-    let mut event = libc::epoll_event {
-        events: events as u32,
-        u64: token,
-    };
-    // SAFETY: `event` is a live epoll_event; both descriptors are borrowed live.
-    let ret = unsafe { libc::epoll_ctl(epoll.as_raw_fd(), op, fd.as_raw_fd(), &mut event) };
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::os::fd::FromRawFd;
     use std::os::unix::net::UnixStream;
 
     use super::*;
@@ -457,11 +430,7 @@ mod tests {
     impl Bench {
         /// Workers 0 .. `workers`, all still in their `worker_init` (see `ready`).
         fn new(workers: usize, job_timeout: Option<Duration>) -> Bench {
-            // SAFETY: plain system call creating a new descriptor, owned at once.
-            let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-            assert!(epoll >= 0);
-            // SAFETY: `epoll` was just created and nothing else owns it.
-            let epoll = Arc::new(unsafe { OwnedFd::from_raw_fd(epoll) });
+            let epoll = Arc::new(Epoll::new().unwrap());
             let mut links = Links::new(epoll.clone(), None, job_timeout);
             let mut worker_ends = Vec::new();
             for id in 0..workers as WorkerId {
@@ -469,7 +438,7 @@ mod tests {
                 host_end.set_nonblocking(true).unwrap();
                 worker_end.set_nonblocking(true).unwrap();
                 let conn = Arc::new(OwnedFd::from(host_end));
-                watch(epoll.as_fd(), conn.as_fd(), id, libc::EPOLL_CTL_ADD, false).unwrap();
+                epoll.add(conn.as_fd(), id, false).unwrap();
                 let inbox = Arc::new(Mutex::new(Inbox::new(conn.clone())));
                 links.add(id, conn, inbox, id);
                 worker_ends.push(worker_end);

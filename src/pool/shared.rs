@@ -2,7 +2,7 @@
 //! one lock, and the descriptors and condition variable that tell others it
 //! changed.
 
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
@@ -13,7 +13,7 @@ use super::links::{Fill, Links};
 use super::settings::Settings;
 use crate::config::LogLevel;
 use crate::error::Error;
-use crate::sys::{EventFd, SyscallReturn};
+use crate::sys::{Epoll, EventFd};
 
 /// What the caller's threads and the dispatcher share, under one lock.
 pub struct State {
@@ -65,7 +65,7 @@ pub struct Shared {
     /// Wakes the dispatcher.
     pub(super) wake: EventFd,
     /// The dispatcher's epoll set (any thread may register interest in it).
-    pub(super) epoll: Arc<OwnedFd>,
+    pub(super) epoll: Arc<Epoll>,
     /// A waiter is spinning on a worker's channel: one at a time, so that
     /// threads waiting in numbers sleep instead of taking the workers' CPUs.
     pub(super) spinner: AtomicBool,
@@ -75,12 +75,7 @@ pub struct Shared {
 impl Shared {
     /// The state of a new pool holding `jobs`, its epoll set and eventfds.
     pub fn new(settings: Settings, jobs: JobTable) -> Result<Shared, Error> {
-        // SAFETY: plain system call creating a new descriptor.
-        let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }
-            .into_result()
-            .map_err(|_| Error::Spawn)?;
-        // SAFETY: `epoll` was just created and nothing else owns it.
-        let epoll = Arc::new(unsafe { OwnedFd::from_raw_fd(epoll) });
+        let epoll = Arc::new(Epoll::new().map_err(|_| Error::Spawn)?);
         let links = Links::new(
             epoll.clone(),
             settings.max_jobs_per_worker,
