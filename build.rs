@@ -37,7 +37,7 @@ fn main() {
         .generate()
         .expect("cbindgen could not generate include/md5pool.h")
         .write(&mut generated);
-    let header = make_c89_clean(&String::from_utf8(generated).unwrap());
+    let header = with_sized_calls(&make_c89_clean(&String::from_utf8(generated).unwrap()));
     let path = crate_dir.join("include/md5pool.h");
     if fs::read_to_string(&path).ok().as_deref() != Some(header.as_str()) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -101,6 +101,31 @@ impl Version {
 #define POOL_VERSION \"{text}\""
         )
     }
+}
+
+/// The calls that fill a struct, compiled against this header, pass the size of
+/// the struct as declared here (see pool_config_init in src/ffi.rs). After the
+/// prototypes and inside the include guard (cbindgen's `trailer` lands after it).
+/// `sizeof(type)`, not `sizeof *(ptr)`: a literal NULL argument stays valid.
+const SIZED_CALLS: &str = "/*
+ * Calls compiled against this header pass the size of the struct declared above:
+ * the library, whatever its 1.x version, writes no further than that. A
+ * function-like macro only replaces a call: &pool_config_init, or
+ * (pool_config_init)(cfg), is the function itself, which writes the 1.0 layout.
+ */
+#define pool_config_init(cfg) pool_config_init_sized((cfg), sizeof(pool_config))
+#define pool_stats_get(p, out) pool_stats_get_sized((p), (out), sizeof(pool_stats))
+";
+
+fn with_sized_calls(header: &str) -> String {
+    let guard_end = header
+        .rfind("#endif")
+        .expect("cbindgen ends the header with its include guard");
+    format!(
+        "{}{SIZED_CALLS}\n{}",
+        &header[..guard_end],
+        &header[guard_end..]
+    )
 }
 
 /// cbindgen writes a comma after the last enumerator and `// comments` after

@@ -645,6 +645,8 @@ def write_md(R, rows, path, svg_rel, json_rel):
         lines.append(f"Not run: {K.get('note', '')}")
     if K.get("note") and K["lines"]:
         lines.append(f"(note: {K['note']})")
+    if "mixed" in R:
+        lines += ["", "## Mixed sizes", "", *mixed_md(R["mixed"])]
     lines += ["", "## Targets", ""]
     lines += [f"- {t}" for t in R["targets"]]
     lines += ["", "## Notes", ""]
@@ -661,6 +663,26 @@ def write_md(R, rows, path, svg_rel, json_rel):
     lines += ["", f"Raw results (every run): [{json_rel}]({json_rel}).", ""]
     with open(path, "w") as f:
         f.write("\n".join(lines))
+
+
+def mixed_md(X):
+    """Short jobs beside long ones, and a cancel among 64: the continuous lanes at work."""
+    rows = ["Short jobs submitted one at a time (each waited for, then a 0.5 ms pause) while long jobs hold"
+            " every worker; the long jobs' wall time alone and with the short ones beside them.", "",
+            "| workers | long jobs | short jobs | short p50 | short p99 | short max | long alone | long beside |"
+            " short jobs' CPU |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for w in (2, 1):
+        m = X[f"mixed:{w}"]
+        rows.append(f"| {w} | {m['longs']:.0f} x {m['long_iterations']:,.0f} it. | {m['shorts']:,.0f} x"
+                    f" {m['short_iterations']:,.0f} it. | {m['p50_ms']:.2f} ms | {m['p99_ms']:.2f} ms |"
+                    f" {m['max_ms']:.2f} ms | {m['long_alone']:.3f} s | {m['long_beside']:.3f} s |"
+                    f" {m['short_cpu_total']:.3f} s |")
+    c0, c1 = X["cancel:0"], X["cancel:1"]
+    rows += ["", f"Cancel: one worker runs 64 jobs of {c0['iterations']:,.0f} iterations together; 0.1 s in, one"
+             f" is canceled. The other 63 finish in {c1['wall']:.3f} s (all 64 without a cancel:"
+             f" {c0['wall']:.3f} s), with {c1['worker_restarts']:.0f} worker restarts: the worker drops the"
+             " canceled job and its other lanes keep their progress."]
+    return rows
 
 
 def fastest_ratio(slow, fast):

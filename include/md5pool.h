@@ -163,9 +163,10 @@ typedef void (*pool_log_fn)(int level, const char *message, void *arg);
  */
 typedef struct pool_config {
     /**
-     * sizeof(pool_config) as the caller compiled it, set by pool_config_init: the
-     * size of the version 1.0 struct (ending at log_arg; the fields past it take
-     * their defaults) or of this one; any other value is POOL_EINVAL.
+     * The size of the struct the caller has, set by pool_config_init: any size
+     * from the version 1.0 struct (ending at log_arg) up to this one's is
+     * accepted, and the fields that do not fit whole in it take their defaults;
+     * any other value is POOL_EINVAL.
      */
     uint32_t size;
     /**
@@ -285,9 +286,30 @@ extern "C" {
 #endif /* __cplusplus */
 
 /**
- * Fills *cfg with the defaults (and cfg->size). NULL is a no-op.
+ * Fills *cfg with the defaults, as a pool_config of the 1.1 layout (the API
+ * contract's, up to max_queued_bytes), and sets cfg->size to its size. NULL is a
+ * no-op.
+ *
+ * Code compiled against this header does not call it: the macro
+ * pool_config_init(cfg) below the prototypes calls
+ * pool_config_init_sized(cfg, sizeof(pool_config)), which fills exactly the
+ * fields the header declares, in this version and in later ones. (A function-like
+ * macro only replaces a call: `&pool_config_init`, or `(pool_config_init)(cfg)`,
+ * is still this function.) A program built against the 1.0 header, whose struct
+ * ends at log_arg, must be rebuilt: this function writes 8 bytes past it.
  */
 void pool_config_init(struct pool_config *cfg);
+
+/**
+ * (1.1) Fills *cfg, a pool_config of `size` bytes (sizeof(pool_config) as the
+ * caller compiled it), with the defaults: every field of the largest version of the
+ * struct that fits in `size`, and cfg->size = min(size, the library's own size).
+ * Bytes past the library's own struct are set to 0; nothing past `size` is
+ * written. A size below the 1.0 struct's (64 bytes) is a caller's bug: only
+ * cfg->size is written, as 0 (when size has room for it), so that pool_create
+ * rejects the struct with POOL_EINVAL. NULL is a no-op.
+ */
+void pool_config_init_sized(struct pool_config *cfg, size_t size);
 
 /**
  * Starts a pool: forks a small fork server and from it `workers` worker
@@ -369,11 +391,28 @@ int pool_fd(const struct pool *p);
 enum pool_status pool_cancel(struct pool *p, uint64_t job);
 
 /**
- * Copies the pool's counters into *out. (1.1 added queued_bytes at the end of
- * pool_stats, and the struct has no size field: a program built against the
- * 1.0 header must be rebuilt before it runs with this library.)
+ * Copies the pool's counters into *out, a pool_stats of the 1.0 layout (up to
+ * worker_restarts; the one struct size a caller that takes this function's
+ * address can be assumed to have). Returns POOL_EINVAL (NULL p or out),
+ * POOL_EFORKED.
+ *
+ * Code compiled against this header does not call it: the macro
+ * pool_stats_get(p, out) below the prototypes calls
+ * pool_stats_get_sized(p, out, sizeof(pool_stats)), which fills every field the
+ * header declares. Programs built against an older header keep calling this
+ * one, and a 1.0 struct is never overrun.
  */
 enum pool_status pool_stats_get(const struct pool *p, struct pool_stats *out);
+
+/**
+ * (1.1) Copies the pool's counters into *out, a pool_stats of `size` bytes
+ * (sizeof(pool_stats) as the caller compiled it): every field of the largest
+ * version of the struct that fits in `size`; bytes past the library's own
+ * struct are set to 0 (counters this library does not know read 0); nothing
+ * past `size` is written. Returns POOL_EINVAL (NULL p or out, or a size below
+ * the 1.0 struct's 64 bytes: nothing is written), POOL_EFORKED.
+ */
+enum pool_status pool_stats_get_sized(const struct pool *p, struct pool_stats *out, size_t size);
 
 /**
  * Process ids of the live workers: up to cap of them into pids (which may be
@@ -425,5 +464,14 @@ const char *pool_engine(const struct pool *p);
 #ifdef __cplusplus
 } /* extern "C" */
 #endif /* __cplusplus */
+
+/*
+ * Calls compiled against this header pass the size of the struct declared above:
+ * the library, whatever its 1.x version, writes no further than that. A
+ * function-like macro only replaces a call: &pool_config_init, or
+ * (pool_config_init)(cfg), is the function itself, which writes the 1.0 layout.
+ */
+#define pool_config_init(cfg) pool_config_init_sized((cfg), sizeof(pool_config))
+#define pool_stats_get(p, out) pool_stats_get_sized((p), (out), sizeof(pool_stats))
 
 #endif  /* MD5POOL_H */

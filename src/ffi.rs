@@ -131,9 +131,10 @@ pub type pool_worker_init_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct pool_config {
-    /// sizeof(pool_config) as the caller compiled it, set by pool_config_init: the
-    /// size of the version 1.0 struct (ending at log_arg; the fields past it take
-    /// their defaults) or of this one; any other value is POOL_EINVAL.
+    /// The size of the struct the caller has, set by pool_config_init: any size
+    /// from the version 1.0 struct (ending at log_arg) up to this one's is
+    /// accepted, and the fields that do not fit whole in it take their defaults;
+    /// any other value is POOL_EINVAL.
     pub size: u32,
     /// Worker processes, at most 1024; 0 = the CPUs this process may run on: its
     /// affinity mask (sched_getaffinity), lowered to its CPU quota rounded up when
@@ -176,6 +177,13 @@ pub struct pool_config {
 /// The size of pool_config in version 1.0 of the API (up to log_arg).
 const CONFIG_V1_0_SIZE: usize =
     std::mem::offset_of!(pool_config, log_arg) + std::mem::size_of::<*mut c_void>();
+/// The size of pool_config in version 1.1 of the API (up to max_queued_bytes): the
+/// layout of the API contract this library implements.
+const CONFIG_V1_1_SIZE: usize =
+    std::mem::offset_of!(pool_config, max_queued_bytes) + std::mem::size_of::<u64>();
+/// The sizes pool_config has had, oldest first: each version only appends fields.
+const CONFIG_SIZES: [usize; 2] = [CONFIG_V1_0_SIZE, CONFIG_V1_1_SIZE];
+const _: () = assert!(CONFIG_V1_1_SIZE == std::mem::size_of::<pool_config>());
 
 impl pool_config {
     fn defaults() -> pool_config {
@@ -279,6 +287,37 @@ pub struct pool_stats {
     pub queued_bytes: u64,
 }
 
+/// The size of pool_stats in version 1.0 of the API (up to worker_restarts).
+const STATS_V1_0_SIZE: usize =
+    std::mem::offset_of!(pool_stats, worker_restarts) + std::mem::size_of::<u64>();
+/// The sizes pool_stats has had, oldest first: each version only appends fields.
+const STATS_SIZES: [usize; 2] = [STATS_V1_0_SIZE, std::mem::size_of::<pool_stats>()];
+
+/// Writes `value` into a caller's struct of `size` bytes, which may be of an
+/// older or a newer version than ours: only the fields of the largest version
+/// that fits whole in `size` (`sizes`, oldest first), and zeros past our own
+/// struct (fields newer than this library read 0). Nothing, and false, when
+/// `size` is below the oldest version's.
+///
+/// # Safety
+/// `out` must point to `size` writable bytes.
+unsafe fn write_versioned<T: Copy>(value: &T, sizes: &[usize], out: *mut T, size: usize) -> bool {
+    let Some(fits) = sizes.iter().copied().rfind(|&known| known <= size) else {
+        return false;
+    };
+    let ours = std::mem::size_of::<T>();
+    let out = out.cast::<u8>();
+    // SAFETY: fits <= min(size, ours): within `value` and within the caller's
+    // `size` bytes, as is the tail [ours, size) zeroed when size > ours.
+    unsafe {
+        std::ptr::copy_nonoverlapping((value as *const T).cast::<u8>(), out, fits);
+        if size > ours {
+            std::ptr::write_bytes(out.add(ours), 0, size - ours);
+        }
+    }
+    true
+}
+
 thread_local! {
     /// Set while this thread runs inside an exported function.
     static INSIDE_LIBRARY: Cell<bool> = const { Cell::new(false) };
@@ -366,13 +405,43 @@ fn timeout_from_ms(timeout_ms: i64) -> Option<Duration> {
     u64::try_from(timeout_ms).ok().map(Duration::from_millis)
 }
 
-/// Fills *cfg with the defaults (and cfg->size). NULL is a no-op.
+/// Fills *cfg with the defaults, as a pool_config of the 1.1 layout (the API
+/// contract's, up to max_queued_bytes), and sets cfg->size to its size. NULL is a
+/// no-op.
+///
+/// Code compiled against this header does not call it: the macro
+/// pool_config_init(cfg) below the prototypes calls
+/// pool_config_init_sized(cfg, sizeof(pool_config)), which fills exactly the
+/// fields the header declares, in this version and in later ones. (A function-like
+/// macro only replaces a call: `&pool_config_init`, or `(pool_config_init)(cfg)`,
+/// is still this function.) A program built against the 1.0 header, whose struct
+/// ends at log_arg, must be rebuilt: this function writes 8 bytes past it.
 #[no_mangle]
 pub unsafe extern "C" fn pool_config_init(cfg: *mut pool_config) {
+    // SAFETY: a non-NULL cfg points to a 1.1 pool_config (contract).
+    unsafe { pool_config_init_sized(cfg, CONFIG_V1_1_SIZE) }
+}
+
+/// (1.1) Fills *cfg, a pool_config of `size` bytes (sizeof(pool_config) as the
+/// caller compiled it), with the defaults: every field of the largest version of the
+/// struct that fits in `size`, and cfg->size = min(size, the library's own size).
+/// Bytes past the library's own struct are set to 0; nothing past `size` is
+/// written. A size below the 1.0 struct's (64 bytes) is a caller's bug: only
+/// cfg->size is written, as 0 (when size has room for it), so that pool_create
+/// rejects the struct with POOL_EINVAL. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn pool_config_init_sized(cfg: *mut pool_config, size: usize) {
     ffi_boundary!((), {
-        if !cfg.is_null() {
-            // SAFETY: a non-NULL cfg points to a caller's pool_config.
-            unsafe { cfg.write(pool_config::defaults()) };
+        if cfg.is_null() {
+            return;
+        }
+        let mut defaults = pool_config::defaults();
+        defaults.size = size.min(std::mem::size_of::<pool_config>()) as u32;
+        // SAFETY: a non-NULL cfg points to `size` writable bytes (contract).
+        let written = unsafe { write_versioned(&defaults, &CONFIG_SIZES, cfg, size) };
+        if !written && size >= std::mem::size_of::<u32>() {
+            // SAFETY: cfg->size, the first field, lies within the caller's `size` bytes.
+            unsafe { std::ptr::addr_of_mut!((*cfg).size).write(0) };
         }
     })
 }
@@ -399,17 +468,21 @@ pub unsafe extern "C" fn pool_create(cfg: *const pool_config, out: *mut *mut poo
         } else {
             // SAFETY: a non-NULL cfg points to at least its `size` field.
             let size = unsafe { (*cfg).size } as usize;
-            if ![CONFIG_V1_0_SIZE, std::mem::size_of::<pool_config>()].contains(&size) {
+            if size > std::mem::size_of::<pool_config>() {
                 return pool_status::POOL_EINVAL;
             }
+            // The fields that fit whole: those of the largest version within `size`.
+            let Some(whole) = CONFIG_SIZES.iter().copied().rfind(|&known| known <= size) else {
+                return pool_status::POOL_EINVAL;
+            };
             let mut config = pool_config::defaults();
-            // SAFETY: the caller's struct has `size` bytes, which fit in ours;
-            // fields past them keep their defaults.
+            // SAFETY: the caller's struct has `size` >= `whole` bytes, which fit in
+            // ours; fields past them keep their defaults.
             unsafe {
                 std::ptr::copy_nonoverlapping(
                     cfg.cast::<u8>(),
                     (&mut config as *mut pool_config).cast::<u8>(),
-                    size,
+                    whole,
                 )
             };
             config
@@ -557,11 +630,34 @@ pub unsafe extern "C" fn pool_cancel(p: *mut pool, job: u64) -> pool_status {
     })
 }
 
-/// Copies the pool's counters into *out. (1.1 added queued_bytes at the end of
-/// pool_stats, and the struct has no size field: a program built against the
-/// 1.0 header must be rebuilt before it runs with this library.)
+/// Copies the pool's counters into *out, a pool_stats of the 1.0 layout (up to
+/// worker_restarts; the one struct size a caller that takes this function's
+/// address can be assumed to have). Returns POOL_EINVAL (NULL p or out),
+/// POOL_EFORKED.
+///
+/// Code compiled against this header does not call it: the macro
+/// pool_stats_get(p, out) below the prototypes calls
+/// pool_stats_get_sized(p, out, sizeof(pool_stats)), which fills every field the
+/// header declares. Programs built against an older header keep calling this
+/// one, and a 1.0 struct is never overrun.
 #[no_mangle]
 pub unsafe extern "C" fn pool_stats_get(p: *const pool, out: *mut pool_stats) -> pool_status {
+    // SAFETY: a non-NULL out points to at least a 1.0 pool_stats (contract).
+    unsafe { pool_stats_get_sized(p, out, STATS_V1_0_SIZE) }
+}
+
+/// (1.1) Copies the pool's counters into *out, a pool_stats of `size` bytes
+/// (sizeof(pool_stats) as the caller compiled it): every field of the largest
+/// version of the struct that fits in `size`; bytes past the library's own
+/// struct are set to 0 (counters this library does not know read 0); nothing
+/// past `size` is written. Returns POOL_EINVAL (NULL p or out, or a size below
+/// the 1.0 struct's 64 bytes: nothing is written), POOL_EFORKED.
+#[no_mangle]
+pub unsafe extern "C" fn pool_stats_get_sized(
+    p: *const pool,
+    out: *mut pool_stats,
+    size: usize,
+) -> pool_status {
     ffi_boundary!({
         require!(out);
         // SAFETY: p is NULL or a live pool (contract).
@@ -581,9 +677,12 @@ pub unsafe extern "C" fn pool_stats_get(p: *const pool, out: *mut pool_stats) ->
             worker_restarts: s.worker_restarts,
             queued_bytes: s.queued_bytes,
         };
-        // SAFETY: out was checked non-NULL.
-        unsafe { out.write(stats) };
-        pool_status::POOL_OK
+        // SAFETY: out was checked non-NULL and points to `size` writable bytes (contract).
+        if unsafe { write_versioned(&stats, &STATS_SIZES, out, size) } {
+            pool_status::POOL_OK
+        } else {
+            pool_status::POOL_EINVAL
+        }
     })
 }
 

@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 
 CARGO=${CARGO:-cargo}
 PYTHON=${PYTHON:-python3}
-ENOSYS_RUN=${ENOSYS_RUN:?the built tools/enosys-run.c}
+ENOSYS_RUN=${ENOSYS_RUN:-}
 STRIP_ARCHIVE=${STRIP_ARCHIVE:-objcopy --strip-debug}
 ZIGBUILD_PIP=${ZIGBUILD_PIP:-ziglang cargo-zigbuild}
 GLIBC=2.17
@@ -67,6 +67,7 @@ if ! have_tools; then
 fi
 say "$(cargo-zigbuild --version 2>/dev/null | head -n 1), zig $(zig version)"
 [ "${1:-}" = --deps-only ] && exit 0
+: "${ENOSYS_RUN:?the built tools/enosys-run.c}"
 
 # ------------------------------------------------------------ 2. build
 # build.rs regenerates the header in this build too: it must come out

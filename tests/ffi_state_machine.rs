@@ -531,9 +531,9 @@ fn finish(p: *mut pool, model: &mut Model) -> Result<(), TestCaseError> {
 
 fn run_case(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut cfg = std::mem::MaybeUninit::<pool_config>::uninit();
-    // SAFETY: pool_config_init fills the whole struct.
+    // SAFETY: given the struct's size, pool_config_init_sized fills all of it.
     let mut cfg = unsafe {
-        ffi::pool_config_init(cfg.as_mut_ptr());
+        ffi::pool_config_init_sized(cfg.as_mut_ptr(), std::mem::size_of::<pool_config>());
         cfg.assume_init()
     };
     cfg.workers = setup.workers;

@@ -57,6 +57,7 @@ PIN_FIELD(pool_stats, worker_restarts, 56, 8);
 /* A header that says 1.1 has 1.1's field, appended after the 1.0 ones. */
 #if POOL_VERSION_MAJOR == 1 && POOL_VERSION_MINOR >= 1
 PIN_FIELD(pool_config, max_queued_bytes, 64, 8);
+PIN_FIELD(pool_stats, queued_bytes, 64, 8);
 #else
 PIN(config_1_0_size, sizeof(pool_config) == 64);
 #endif
@@ -76,6 +77,18 @@ static pool_status (*const destroy)(pool *) = pool_destroy;
 static pool_status (*const md5_chain)(const void *, size_t, uint64_t, char *) = pool_md5_chain;
 static const char *(*const strerror_fn)(pool_status) = pool_strerror;
 static const char *(*const version)(void) = pool_version;
+
+/* 1.1's sized entry points, which the header's pool_config_init(cfg) and
+ * pool_stats_get(p, out) macros call (taking the address above still gets the
+ * 1.0 functions). */
+#if POOL_VERSION_MAJOR == 1 && POOL_VERSION_MINOR >= 1
+static void (*const config_init_sized)(pool_config *, size_t) = pool_config_init_sized;
+static pool_status (*const stats_get_sized)(const pool *, pool_stats *, size_t) =
+    pool_stats_get_sized;
+#define SIZED_MISSING (config_init_sized == NULL || stats_get_sized == NULL)
+#else
+#define SIZED_MISSING 0
+#endif
 
 /* The callbacks' types: a program's functions of these types still fit. */
 static void on_log(int level, const char *message, void *arg)
@@ -98,5 +111,6 @@ int main(void)
     return config_init == NULL || create == NULL || submit == NULL || wait_one == NULL ||
            wait_any == NULL || fd == NULL || cancel == NULL || stats_get == NULL ||
            worker_pids == NULL || destroy == NULL || md5_chain == NULL ||
-           strerror_fn == NULL || version == NULL || cfg.log == NULL || cfg.worker_init == NULL;
+           strerror_fn == NULL || version == NULL || SIZED_MISSING || cfg.log == NULL ||
+           cfg.worker_init == NULL;
 }

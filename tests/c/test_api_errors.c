@@ -1,6 +1,8 @@
 /* Every status a caller can provoke, with its exact code, and out-params left
  * untouched on failure. (POOL_EFORKED: test_api_fork.c; POOL_ESPAWN, POOL_EWORKER,
  * POOL_EJOBTIMEOUT, POOL_ECANCELED: their own tests.) */
+#include <stddef.h>
+
 #include "check.h"
 
 #define SENTINEL_ID 0x5eed5eed5eedULL
@@ -34,7 +36,7 @@ static void create_errors(void)
     CHECK_STATUS(pool_create(NULL, NULL), POOL_EINVAL);
 
     bad[0] = 0;
-    bad[1] = (uint32_t)sizeof cfg - 1;
+    bad[1] = (uint32_t)offsetof(pool_config, log_arg) + (uint32_t)sizeof(void *) - 1; /* < 1.0's */
     bad[2] = (uint32_t)sizeof cfg + 1;
     bad[3] = 0xffffffffu;
     for (i = 0; i < 4; i++) {
@@ -44,6 +46,21 @@ static void create_errors(void)
         CHECK_STATUS(pool_create(&cfg, &p), POOL_EINVAL);
         CHECK(p == sentinel);
     }
+
+    /* Any size from 1.0's up to ours is accepted; a field that does not fit whole
+     * in it takes its default (a max_queued_bytes of 1 would refuse every job). */
+    pool_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.max_queued_bytes = 1;
+    cfg.size = (uint32_t)offsetof(pool_config, max_queued_bytes) + 4;
+    p = NULL;
+    CHECK_OK(pool_create(&cfg, &p));
+    {
+        char hex[POOL_HEX_LEN];
+        uint64_t id = submit(p, "ab", 2, 1);
+        CHECK_OK(pool_wait(p, id, LONG_WAIT_MS, hex));
+    }
+    CHECK_OK(pool_destroy(p));
 
     /* cfg NULL means the defaults. */
     p = NULL;

@@ -63,8 +63,11 @@ def load():
     lib = ctypes.CDLL(LIB)
     P = ctypes.c_void_p
     st = ctypes.c_int
-    lib.pool_config_init.argtypes = [ctypes.POINTER(PoolConfig)]
-    lib.pool_config_init.restype = None
+    # ctypes does not see the header's macros: call the sized entry points with the
+    # size of the structs declared here, as the macros do (pool_config_init and
+    # pool_stats_get fill only the 1.0 layout).
+    lib.pool_config_init_sized.argtypes = [ctypes.POINTER(PoolConfig), ctypes.c_size_t]
+    lib.pool_config_init_sized.restype = None
     lib.pool_create.argtypes = [ctypes.POINTER(PoolConfig), ctypes.POINTER(P)]
     lib.pool_create.restype = st
     lib.pool_submit.argtypes = [P, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64,
@@ -79,8 +82,8 @@ def load():
     lib.pool_cancel.restype = st
     lib.pool_fd.argtypes = [P]
     lib.pool_fd.restype = ctypes.c_int
-    lib.pool_stats_get.argtypes = [P, ctypes.POINTER(PoolStats)]
-    lib.pool_stats_get.restype = st
+    lib.pool_stats_get_sized.argtypes = [P, ctypes.POINTER(PoolStats), ctypes.c_size_t]
+    lib.pool_stats_get_sized.restype = st
     lib.pool_worker_pids.argtypes = [P, ctypes.POINTER(ctypes.c_int32), ctypes.c_size_t,
                                      ctypes.POINTER(ctypes.c_size_t)]
     lib.pool_worker_pids.restype = st
@@ -119,7 +122,7 @@ def md5_chain(msg, n):
 class Pool:
     def __init__(self, workers):
         cfg = PoolConfig()
-        lib.pool_config_init(ctypes.byref(cfg))
+        lib.pool_config_init_sized(ctypes.byref(cfg), ctypes.sizeof(cfg))
         check(cfg.size == ctypes.sizeof(PoolConfig), "pool_config size %d" % cfg.size)
         cfg.workers = workers
         self.p = ctypes.c_void_p()
@@ -154,7 +157,8 @@ class Pool:
 
     def stats(self):
         s = PoolStats()
-        check_status(lib.pool_stats_get(self.p, ctypes.byref(s)), POOL_OK, "pool_stats_get")
+        check_status(lib.pool_stats_get_sized(self.p, ctypes.byref(s), ctypes.sizeof(s)),
+                     POOL_OK, "pool_stats_get_sized")
         return s
 
     def destroy(self):
