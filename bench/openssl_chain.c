@@ -1,6 +1,6 @@
 /*
  * openssl_chain.c: the md5 chain as a plain C loop over OpenSSL's MD5 (the practical
- * scalar limit the issue compares against): MD5_Update on the running MD5_CTX, MD5_Final
+ * scalar limit a C programmer would reach): MD5_Update on the running MD5_CTX, MD5_Final
  * on a struct copy of it, table hex encoding. One measurement per run, one JSON line.
  *
  *   openssl_chain [iterations] [jobs]      defaults: 1000000 1

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""md5pool benchmarks, side by side (issue 6). Run by `make bench` (stdlib only).
+"""md5pool benchmarks, side by side. Run by `make bench` (stdlib only).
 
     python3 bench/run.py [--quick] [--runs N] [--no-md]
 

@@ -1,4 +1,4 @@
-# Issue 6: benchmarks side by side (the seed's Python, OpenSSL's MD5, the pool's overhead).
+# Benchmarks side by side (the seed's Python, OpenSSL's MD5, the pool's overhead).
 #   make bench                  full run (~10 min on a quiet 2-CPU machine): prints the table,
 #                               writes BENCHMARKS.md, bench/results.json, bench/bench.svg
 #   make bench BENCH_QUICK=1    small sizes, for debugging: writes build/bench/ only

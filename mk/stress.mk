@@ -1,4 +1,4 @@
-# Issue 3 ("life inside someone else's daemon"): memory checks, the Python host,
+# Life inside someone else's daemon: memory checks, the Python host,
 # and the long soak. Included by the Makefile.
 #   make test-valgrind   create/destroy cycles and the short stress test under valgrind
 #   make test-python     tests/python/ctypes_host.py (a real foreign host, via ctypes)

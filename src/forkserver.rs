@@ -5,13 +5,13 @@
 //! ever reach the fork server, never a worker.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 use crate::ipc::{self, Control, ControlRecv};
-use crate::sys::{self, retry_eintr};
+use crate::sys;
 use crate::worker::{self, WorkerSpec};
 
 /// The host's handle on its fork server.
@@ -56,18 +56,10 @@ fn serve(control: OwnedFd, spec: &WorkerSpec, host: i32) -> ! {
     // A process group of its own (the workers inherit it): a Ctrl-C or a
     // kill(-pgid) meant for the host's terminal job does not reach the pool's
     // processes, which end with the host anyway (PR_SET_PDEATHSIG).
-    // SAFETY: setpgid on ourselves has no memory arguments.
-    unsafe { libc::setpgid(0, 0) };
+    sys::child_own_process_group();
     sys::child_reset_signals(&[libc::SIGCHLD]);
     sys::child_park_inherited_fds(&[control.as_raw_fd()]);
-    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Server::new(control, spec).run()
-    })) {
-        Ok(()) => 0,
-        Err(_) => 70,
-    };
-    // SAFETY: _exit ends the process without running the host's atexit handlers.
-    unsafe { libc::_exit(code) }
+    sys::run_child(|| Server::new(control, spec).run())
 }
 
 struct Server<'a> {
@@ -83,7 +75,7 @@ impl<'a> Server<'a> {
     fn new(control: OwnedFd, spec: &'a WorkerSpec) -> Server<'a> {
         Server {
             control,
-            sigchld: sigchld_fd(),
+            sigchld: sys::child_sigchld_fd(),
             spec,
             children: Vec::new(),
             deadline: None,
@@ -98,8 +90,8 @@ impl<'a> Server<'a> {
             let timeout = self
                 .deadline
                 .map(|d| d.saturating_duration_since(Instant::now()));
-            let (control_ready, child_exited) =
-                wait_readable(self.control.as_fd(), self.sigchld.as_fd(), timeout);
+            let [control_ready, child_exited] =
+                sys::wait_readable([self.control.as_fd(), self.sigchld.as_fd()], timeout);
             if child_exited {
                 self.reap();
             }
@@ -121,9 +113,7 @@ impl<'a> Server<'a> {
                 ControlRecv::Message(Control::Spawn { worker }, _) => self.spawn(worker),
                 ControlRecv::Message(Control::Kill { pid }, _) => {
                     if self.children.contains(&pid) {
-                        // SAFETY: `pid` is our unreaped child, so the number cannot
-                        // have been reused by another process.
-                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                        sys::kill(pid);
                     }
                 }
                 ControlRecv::Message(Control::Shutdown { grace_ms }, _) => {
@@ -185,74 +175,20 @@ impl<'a> Server<'a> {
     }
 
     fn reap(&mut self) {
-        drain(self.sigchld.as_fd());
-        loop {
-            let mut status = 0;
-            // SAFETY: reaps any of our children without blocking.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
-                return;
-            }
+        sys::drain(self.sigchld.as_fd());
+        while let Some((pid, status)) = sys::reap_any() {
             self.children.retain(|&c| c != pid);
             let _ = ipc::send_control(self.control.as_fd(), Control::Exited { pid, status }, None);
         }
     }
 
     fn kill_all_and_reap(&mut self) {
+        // All killed first, so that they die at the same time.
         for &pid in &self.children {
-            // SAFETY: unreaped children of ours; see handle_control.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            sys::kill(pid);
         }
         for pid in self.children.drain(..) {
-            let mut status = 0;
-            // SAFETY: blocking reap of a child we just killed.
-            let _ = retry_eintr(|| unsafe { libc::waitpid(pid, &mut status, 0) });
+            sys::reap(pid);
         }
     }
-}
-
-/// A signalfd for SIGCHLD (blocked in this process by `serve`).
-fn sigchld_fd() -> OwnedFd {
-    // SAFETY: builds a signal set and creates a new descriptor that we own.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGCHLD);
-        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-        if fd < 0 {
-            libc::_exit(71);
-        }
-        OwnedFd::from_raw_fd(fd)
-    }
-}
-
-fn drain(fd: BorrowedFd<'_>) {
-    let mut buf = [0u8; 1024];
-    // SAFETY: reads into a live buffer of its own length; stops at EAGAIN.
-    while retry_eintr(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
-        .is_ok_and(|n| n > 0)
-    {}
-}
-
-/// Waits until `a` or `b` is readable (or hangs up), or `timeout` passes.
-fn wait_readable(a: BorrowedFd<'_>, b: BorrowedFd<'_>, timeout: Option<Duration>) -> (bool, bool) {
-    let mut fds = [
-        libc::pollfd {
-            fd: a.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: b.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    let timeout_ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32 + 1);
-    // SAFETY: `fds` is a live array of two pollfd.
-    let n = retry_eintr(|| unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) });
-    if n.unwrap_or(0) <= 0 {
-        return (false, false);
-    }
-    (fds[0].revents != 0, fds[1].revents != 0)
 }

@@ -1,9 +1,11 @@
-//! Small wrappers over the system calls the pool needs, each retried on EINTR.
+//! Small wrappers over the system calls the pool needs, each retried on EINTR:
+//! descriptors, epoll, poll, signals, child processes.
 
 mod cgroup;
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
 
 /// A raw system call's return value: -1 means failure with `errno`.
 pub trait SyscallReturn {
@@ -81,21 +83,162 @@ impl AsFd for EventFd {
     }
 }
 
-/// Waits until `fd` is readable (or hung up), for at most `timeout`.
-pub fn wait_readable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> bool {
-    let mut pollfd = libc::pollfd {
+/// Waits until one of `fds` is readable (or hung up), for at most `timeout`
+/// (`None`: as long as it takes); says which are. Interrupted by a signal, it
+/// waits again.
+pub fn wait_readable<const N: usize>(
+    fds: [BorrowedFd<'_>; N],
+    timeout: Option<Duration>,
+) -> [bool; N] {
+    let mut polled = fds.map(|fd| libc::pollfd {
         fd: fd.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
-    };
+    });
     // ppoll, for a timeout finer than poll's milliseconds.
-    let timeout = libc::timespec {
-        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    let timeout = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let timeout = timeout
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `polled` is a live array of N pollfd; `timeout` is null or points
+    // to a live timespec; no signal mask change.
+    let ready = retry_eintr(|| unsafe {
+        libc::ppoll(
+            polled.as_mut_ptr(),
+            N as libc::nfds_t,
+            timeout,
+            std::ptr::null(),
+        )
+    });
+    if !ready.is_ok_and(|n| n > 0) {
+        return [false; N];
+    }
+    polled.map(|p| p.revents != 0)
+}
+
+/// An epoll set. Every descriptor in it is watched for input and hang-up, and
+/// on request for room to write.
+pub struct Epoll(OwnedFd);
+
+/// What `Epoll::wait` reports: `u64` holds the token the descriptor was added
+/// with, `events` the `EPOLL*` flags.
+pub type EpollEvent = libc::epoll_event;
+
+impl Epoll {
+    pub fn new() -> io::Result<Epoll> {
+        // SAFETY: plain system call creating a new descriptor.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }.into_result()?;
+        // SAFETY: `fd` was just created and nothing else owns it.
+        Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Watches `fd`, reported under `token`.
+    pub fn add(&self, fd: BorrowedFd<'_>, token: u64, writable: bool) -> io::Result<()> {
+        self.control(libc::EPOLL_CTL_ADD, fd, token, writable)
+    }
+
+    /// Changes whether `fd` (added under `token`) is watched for room to write.
+    pub fn modify(&self, fd: BorrowedFd<'_>, token: u64, writable: bool) -> io::Result<()> {
+        self.control(libc::EPOLL_CTL_MOD, fd, token, writable)
+    }
+
+    fn control(
+        &self,
+        op: libc::c_int,
+        fd: BorrowedFd<'_>,
+        token: u64,
+        writable: bool,
+    ) -> io::Result<()> {
+        let events = libc::EPOLLIN | libc::EPOLLRDHUP | if writable { libc::EPOLLOUT } else { 0 };
+        let mut event = libc::epoll_event {
+            events: events as u32,
+            u64: token,
+        };
+        // SAFETY: `event` is a live epoll_event; both descriptors are borrowed live.
+        unsafe { libc::epoll_ctl(self.0.as_raw_fd(), op, fd.as_raw_fd(), &mut event) }
+            .into_result()
+            .map(drop)
+    }
+
+    /// Waits for events, for at most `timeout` (`None`: as long as it takes),
+    /// rounded up to milliseconds so that a deadline is never seen as not yet
+    /// passed on wake-up; returns the events that came (none on an error).
+    pub fn wait<'e>(
+        &self,
+        events: &'e mut [EpollEvent],
+        timeout: Option<Duration>,
+    ) -> &'e [EpollEvent] {
+        let timeout_ms = timeout.map_or(-1, |t| {
+            t.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+        });
+        let max = events.len().min(i32::MAX as usize) as i32;
+        // SAFETY: `events` is a live array of at least `max` entries.
+        let n = retry_eintr(|| unsafe {
+            libc::epoll_wait(self.0.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms)
+        })
+        .unwrap_or(0);
+        &events[..n as usize]
+    }
+}
+
+/// Ends our child `pid`: reaps it if it has exited, else kills it first. (A
+/// host's waitpid(-1) may have reaped it already: then the number is not ours
+/// any more and gets no signal.)
+pub fn kill_and_reap(pid: i32) {
+    let mut status = 0;
+    // SAFETY: a non-blocking wait for a child of ours; `status` is a live int.
+    let running = retry_eintr(|| unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) })
+        .is_ok_and(|reaped| reaped == 0);
+    if running {
+        kill(pid);
+        reap(pid);
+    }
+}
+
+/// SIGKILLs `pid`, which must be a child of ours not reaped yet (so that the
+/// number cannot have been reused by another process).
+pub fn kill(pid: i32) {
+    // SAFETY: kill has no memory arguments; the caller vouches for the pid.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+/// Waits for our child `pid` to exit; ECHILD (the host reaped it) is fine.
+pub fn reap(pid: i32) {
+    let mut status = 0;
+    // SAFETY: waits for a child of ours; `status` is a live int.
+    let _ = retry_eintr(|| unsafe { libc::waitpid(pid, &mut status, 0) });
+}
+
+/// Reaps one exited child of ours without waiting: its pid and wait status.
+pub fn reap_any() -> Option<(i32, i32)> {
+    let mut status = 0;
+    // SAFETY: reaps any of our children without blocking; `status` is a live int.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    (pid > 0).then_some((pid, status))
+}
+
+/// Runs `body` as the whole life of a forked child of ours, and leaves with
+/// `_exit`: 0 when it returns, 70 (EX_SOFTWARE) when it panics. The host's
+/// atexit handlers and stdio buffers are never run or flushed here.
+pub fn run_child(body: impl FnOnce()) -> ! {
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(()) => 0,
+        Err(_) => 70,
     };
-    // SAFETY: one live pollfd and a live timespec; no signal mask change.
-    retry_eintr(|| unsafe { libc::ppoll(&mut pollfd, 1, &timeout, std::ptr::null()) })
+    // SAFETY: _exit ends the process at once; it touches no memory of ours.
+    unsafe { libc::_exit(code) }
+}
+
+/// Reads a non-blocking descriptor until it has nothing more to give.
+pub fn drain(fd: BorrowedFd<'_>) {
+    let mut buf = [0u8; 1024];
+    // SAFETY: reads into a live buffer of its own length; stops at EAGAIN.
+    while retry_eintr(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
         .is_ok_and(|n| n > 0)
+    {}
 }
 
 /// Puts a descriptor in non-blocking mode.
@@ -228,6 +371,28 @@ unsafe fn reset_reserved_signal(sig: libc::c_int) {
             8usize,
         )
     };
+}
+
+/// In a child: a process group of its own, which its children inherit.
+pub fn child_own_process_group() {
+    // SAFETY: setpgid on ourselves has no memory arguments.
+    unsafe { libc::setpgid(0, 0) };
+}
+
+/// In a child: a signalfd for SIGCHLD (which the caller keeps blocked); a child
+/// that cannot have one exits with status 71 (EX_OSERR).
+pub fn child_sigchld_fd() -> OwnedFd {
+    // SAFETY: builds a signal set and creates a new descriptor that we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            libc::_exit(71);
+        }
+        OwnedFd::from_raw_fd(fd)
+    }
 }
 
 /// In a child: the name `ps`, `top` and /proc/<pid>/comm show (at most 15 bytes),

@@ -2,14 +2,13 @@
 //! channel until it closes. Never returns: a worker leaves with `_exit`, so the
 //! host's atexit handlers and stdio buffers are never run or flushed here.
 //!
-//! The jobs run in slices of about a millisecond ([`Lanes::run`]). Between two
+//! The jobs run in short slices (`SLICE`, [`Lanes::run`]). Between two
 //! slices the worker sends every result that finished (one write), reads what
 //! the host sent without waiting (new jobs join free lanes at once, stops drop
 //! a job and keep the others going), and goes on. Only a worker holding no job
 //! sleeps on its channel.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::config::WorkerInit;
@@ -38,8 +37,8 @@ const SLICE: Duration = Duration::from_micros(500);
 const STEP: Duration = Duration::from_micros(100);
 
 /// Before sleeping, a worker polls its channel this long: a host waiting on a
-/// result often sends the next job within microseconds, and waking a sleeping
-/// process costs tens of microseconds on a virtual machine.
+/// result often sends the next job at once, and waking a sleeping process costs
+/// more than this short poll.
 const IDLE_SPIN: Duration = Duration::from_micros(50);
 
 /// Becomes a worker: called in the child right after the fork server forked it.
@@ -47,12 +46,7 @@ pub fn run(channel: OwnedFd, spec: &WorkerSpec, fork_server: i32) -> ! {
     sys::child_die_with_parent(fork_server);
     sys::child_reset_signals(&[]);
     sys::child_close_inherited_fds(&[channel.as_raw_fd()]);
-    let code = match catch_unwind(AssertUnwindSafe(|| serve(&channel, spec))) {
-        Ok(()) => 0,
-        Err(_) => 70,
-    };
-    // SAFETY: _exit ends the process without running the host's atexit handlers.
-    unsafe { libc::_exit(code) }
+    sys::run_child(|| serve(&channel, spec))
 }
 
 fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
@@ -104,7 +98,9 @@ fn run_slice(jobs: &mut Lanes, out: &mut Outbox, slice: Duration) {
 /// Returns as soon as the channel is readable, or after `limit`.
 fn poll_briefly(channel: &OwnedFd, limit: Duration) {
     let end = std::time::Instant::now() + limit;
-    while !sys::wait_readable(channel.as_fd(), Duration::ZERO) && std::time::Instant::now() < end {
+    while !sys::wait_readable([channel.as_fd()], Some(Duration::ZERO))[0]
+        && std::time::Instant::now() < end
+    {
         std::hint::spin_loop();
     }
 }

@@ -1,4 +1,4 @@
-//! Issue 3, item 9: random sequences of calls of the C API (`md5pool::ffi`), with
+//! Random sequences of calls of the C API (`md5pool::ffi`), with
 //! random arguments (NULL pointers, zero and huge iterations, unknown ids, statuses
 //! outside the enum, tiny queues, cancels, waits with timeout 0 or short), against
 //! one pool per case, checked against a model of which jobs are outstanding,
@@ -230,10 +230,8 @@ fn collected(
 fn check_stats(p: *mut pool, model: &Model) -> Result<(), TestCaseError> {
     let mut s = pool_stats::default();
     // SAFETY: a live pool and a live out-parameter.
-    prop_assert_eq!(
-        unsafe { ffi::pool_stats_get(p, &mut s) },
-        pool_status::POOL_OK
-    );
+    let st = unsafe { ffi::pool_stats_get(p, &mut s) };
+    prop_assert_eq!(st, pool_status::POOL_OK);
     prop_assert_eq!(s.workers_configured, model.workers);
     prop_assert_eq!(
         (s.jobs_queued + s.jobs_running + s.jobs_ready) as usize,
@@ -382,10 +380,8 @@ fn step(p: *mut pool, model: &mut Model, op: &Op) -> Result<(), TestCaseError> {
         Op::Stats { null_out } => {
             if *null_out {
                 // SAFETY: a live pool; NULL out is the point.
-                prop_assert_eq!(
-                    unsafe { ffi::pool_stats_get(p, ptr::null_mut()) },
-                    pool_status::POOL_EINVAL
-                );
+                let st = unsafe { ffi::pool_stats_get(p, ptr::null_mut()) };
+                prop_assert_eq!(st, pool_status::POOL_EINVAL);
             } else {
                 check_stats(p, model)?;
             }
@@ -440,11 +436,8 @@ fn step(p: *mut pool, model: &mut Model, op: &Op) -> Result<(), TestCaseError> {
                     revents: 0,
                 };
                 // SAFETY: one live pollfd.
-                prop_assert_eq!(
-                    unsafe { libc::poll(&mut pfd, 1, 0) },
-                    1,
-                    "pool_fd not readable with a job ready"
-                );
+                let readable = unsafe { libc::poll(&mut pfd, 1, 0) };
+                prop_assert_eq!(readable, 1, "pool_fd not readable with a job ready");
             }
         }
         Op::NullPool(which) => {
@@ -531,10 +524,8 @@ fn finish(p: *mut pool, model: &mut Model) -> Result<(), TestCaseError> {
     }
     let mut id = 0u64;
     // SAFETY: a live pool.
-    prop_assert_eq!(
-        unsafe { ffi::pool_wait_any(p, 0, &mut id, ptr::null_mut()) },
-        pool_status::POOL_ENOJOB
-    );
+    let st = unsafe { ffi::pool_wait_any(p, 0, &mut id, ptr::null_mut()) };
+    prop_assert_eq!(st, pool_status::POOL_ENOJOB);
     check_stats(p, model)
 }
 
@@ -549,10 +540,8 @@ fn run_case(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
     cfg.queue_capacity = setup.queue_capacity;
     let mut p: *mut pool = ptr::null_mut();
     // SAFETY: valid config and out-parameter.
-    prop_assert_eq!(
-        unsafe { ffi::pool_create(&cfg, &mut p) },
-        pool_status::POOL_OK
-    );
+    let st = unsafe { ffi::pool_create(&cfg, &mut p) };
+    prop_assert_eq!(st, pool_status::POOL_OK);
     prop_assert!(!p.is_null());
     let mut model = Model {
         jobs: Vec::new(),

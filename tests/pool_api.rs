@@ -174,11 +174,9 @@ fn worker_init_runs_in_each_worker_before_jobs() {
         pool.wait(job, None).unwrap();
     }
     drop(pool);
-    // SAFETY: as above.
-    assert_eq!(
-        unsafe { &*(counter as *const AtomicUsize) }.load(Ordering::SeqCst),
-        2
-    );
+    // SAFETY: the page is still mapped; AtomicUsize has the layout of usize.
+    let starts = unsafe { &*(counter as *const AtomicUsize) }.load(Ordering::SeqCst);
+    assert_eq!(starts, 2);
     // SAFETY: unmapping the page mapped above; the pool's processes are gone.
     unsafe { libc::munmap(page, 4096) };
 }

@@ -39,7 +39,6 @@ pub fn md5_chain(msg: &[u8], iterations: u64) -> Hex {
 
 /// MD5 blocks a job compresses: its message (and padding) once, then about 1.5
 /// blocks per further iteration (a 32-byte append every time, a final block each).
-/// One block takes about 80 ns on the scalar chain.
 pub fn cost_in_blocks(len: usize, iterations: u64) -> u64 {
     (len as u64 / 64 + 1).saturating_add(iterations.saturating_sub(1).saturating_mul(3) / 2)
 }

@@ -6,21 +6,22 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::id_map::{IdMap, IdSet};
 use super::inbox::{Inbox, Received};
 use super::jobs::{Loss, WorkerId};
-use super::links::{watch, Fill, Removed};
+use super::links::{Fill, Removed};
+use super::shared::{Shared, State};
 use super::supervisor::Supervisor;
-use super::{IdMap, IdSet, Shared, State};
 use crate::config::LogLevel;
 use crate::error::Error;
 use crate::forkserver::{self, ForkServer};
 use crate::ipc::{self, Control, ControlRecv};
-use crate::sys::{self, retry_eintr};
+use crate::sys::{self, EpollEvent};
 use crate::worker::WorkerSpec;
 
 /// How long busy workers get to finish on their own at pool_destroy before SIGKILL.
@@ -28,7 +29,7 @@ const DESTROY_GRACE: Duration = Duration::from_millis(100);
 /// How long pool_destroy waits for the fork server before killing it.
 const SERVER_EXIT_LIMIT: Duration = Duration::from_secs(2);
 /// How long pool_create waits for its first set of worker processes to exist
-/// (forking 1,024 of them takes well under a second): past it, POOL_ESPAWN.
+/// (far longer than forking MAX_WORKERS takes): past it, POOL_ESPAWN.
 const FIRST_SET_LIMIT: Duration = Duration::from_secs(20);
 /// How soon a channel left unread for want of memory is read again.
 const STARVED_RETRY: Duration = Duration::from_millis(10);
@@ -118,14 +119,10 @@ impl<'a> Dispatcher<'a> {
             starved: false,
             received: Received::default(),
         };
-        watch(
-            shared.epoll.as_fd(),
-            shared.wake.as_fd(),
-            TOKEN_WAKE,
-            libc::EPOLL_CTL_ADD,
-            false,
-        )
-        .map_err(|_| Error::Spawn)?;
+        shared
+            .epoll
+            .add(shared.wake.as_fd(), TOKEN_WAKE, false)
+            .map_err(|_| Error::Spawn)?;
         dispatcher.start_server().map_err(|_| Error::Spawn)?;
         Ok(dispatcher)
     }
@@ -135,16 +132,8 @@ impl<'a> Dispatcher<'a> {
         let server = forkserver::start(&self.spec)?;
         let control = server.control.as_fd();
         sys::set_nonblocking(control)
-            .and_then(|()| {
-                watch(
-                    self.shared.epoll.as_fd(),
-                    control,
-                    TOKEN_CONTROL,
-                    libc::EPOLL_CTL_ADD,
-                    false,
-                )
-            })
-            .inspect_err(|_| kill_and_reap(server.pid))?;
+            .and_then(|()| self.shared.epoll.add(control, TOKEN_CONTROL, false))
+            .inspect_err(|_| sys::kill_and_reap(server.pid))?;
         self.server = Some(server);
         Ok(())
     }
@@ -157,7 +146,7 @@ impl<'a> Dispatcher<'a> {
         let Some(server) = self.server.take() else {
             return;
         };
-        kill_and_reap(server.pid);
+        sys::kill_and_reap(server.pid);
         self.pending_starts.clear();
         self.control_out.clear();
         if !self.shutting_down {
@@ -202,9 +191,7 @@ impl<'a> Dispatcher<'a> {
             let now = Instant::now();
             self.expire_deadlines(now);
             self.supervise(now);
-            let mut state = self.shared.lock();
-            let State { jobs, links, .. } = &mut *state;
-            links.dispatch(jobs, Fill::LanesAndPipeline);
+            self.shared.lock().dispatch(Fill::LanesAndPipeline);
         }
     }
 
@@ -212,18 +199,9 @@ impl<'a> Dispatcher<'a> {
 
     fn wait_events(&mut self, timeout: Option<Duration>) {
         const MAX_EVENTS: usize = 64;
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
-        // Round up, so that a deadline is never seen as not yet passed on wake-up.
-        let timeout_ms = timeout.map_or(-1, |t| {
-            t.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
-        });
-        let epoll = self.shared.epoll.as_raw_fd();
-        // SAFETY: `events` is a live array of MAX_EVENTS entries.
-        let n = retry_eintr(|| unsafe {
-            libc::epoll_wait(epoll, events.as_mut_ptr(), MAX_EVENTS as i32, timeout_ms)
-        })
-        .unwrap_or(0);
-        for event in &events[..n as usize] {
+        let mut events = [EpollEvent { events: 0, u64: 0 }; MAX_EVENTS];
+        let shared = self.shared;
+        for event in shared.epoll.wait(&mut events, timeout) {
             match event.u64 {
                 TOKEN_WAKE => {}
                 TOKEN_CONTROL => {
@@ -288,15 +266,8 @@ impl<'a> Dispatcher<'a> {
         let first = self.first_set_left > 0;
         self.first_set_left = self.first_set_left.saturating_sub(1);
         let token = FIRST_WORKER_TOKEN + id;
-        let registered = sys::set_nonblocking(conn.as_fd()).and_then(|()| {
-            watch(
-                self.shared.epoll.as_fd(),
-                conn.as_fd(),
-                token,
-                libc::EPOLL_CTL_ADD,
-                false,
-            )
-        });
+        let registered = sys::set_nonblocking(conn.as_fd())
+            .and_then(|()| self.shared.epoll.add(conn.as_fd(), token, false));
         if registered.is_err() {
             self.kill(pid);
             self.first_set_failed |= first;
@@ -366,13 +337,10 @@ impl<'a> Dispatcher<'a> {
         }
         let waiting = !self.control_out.is_empty();
         if waiting || was_waiting {
-            let _ = watch(
-                self.shared.epoll.as_fd(),
-                server.control.as_fd(),
-                TOKEN_CONTROL,
-                libc::EPOLL_CTL_MOD,
-                waiting,
-            );
+            let _ = self
+                .shared
+                .epoll
+                .modify(server.control.as_fd(), TOKEN_CONTROL, waiting);
         }
     }
 
@@ -474,11 +442,11 @@ impl<'a> Dispatcher<'a> {
         };
         if !removed.jobs.is_empty() {
             let mut state = self.shared.lock();
-            let ready_before = state.jobs.ready();
-            for &job in &removed.jobs {
-                state.jobs.lose_running(job, id, loss);
-            }
-            self.shared.after_change(&state, ready_before);
+            self.shared.update_jobs(&mut state, |jobs| {
+                for &job in &removed.jobs {
+                    jobs.lose_running(job, id, loss);
+                }
+            });
         }
         if !removed.killed {
             if removed.started {
@@ -508,9 +476,8 @@ impl<'a> Dispatcher<'a> {
     fn become_unable(&mut self) {
         let mut state = self.shared.lock();
         state.unable_to_start = true;
-        let ready_before = state.jobs.ready();
-        state.jobs.fail_queued(Error::Spawn);
-        self.shared.after_change(&state, ready_before);
+        self.shared
+            .update_jobs(&mut state, |jobs| jobs.fail_queued(Error::Spawn));
     }
 
     /// The workers callers see (stats, pool_worker_pids): a worker the pool is
@@ -544,15 +511,13 @@ impl<'a> Dispatcher<'a> {
     fn expire_deadlines(&mut self, now: Instant) {
         let mut state = self.shared.lock();
         let expired = state.links.timed_out(now);
-        if !expired.is_empty() {
-            let ready_before = state.jobs.ready();
+        self.shared.update_jobs(&mut state, |jobs| {
             for &(worker, job) in &expired {
-                state
-                    .jobs
-                    .finish_running(job, worker, Err(Error::JobTimeout));
-                state.links.stop(worker, job, now);
+                jobs.finish_running(job, worker, Err(Error::JobTimeout));
             }
-            self.shared.after_change(&state, ready_before);
+        });
+        for &(worker, job) in &expired {
+            state.links.stop(worker, job, now);
         }
         for worker in state.links.overdue(now) {
             self.shared.log(
@@ -577,9 +542,8 @@ impl<'a> Dispatcher<'a> {
         self.request_starts(now);
         if self.supervisor.unable() {
             let mut state = self.shared.lock();
-            let ready_before = state.jobs.ready();
-            state.jobs.fail_queued(Error::Spawn);
-            self.shared.after_change(&state, ready_before);
+            self.shared
+                .update_jobs(&mut state, |jobs| jobs.fail_queued(Error::Spawn));
         }
     }
 
@@ -635,29 +599,7 @@ impl<'a> Dispatcher<'a> {
             self.wait_events(Some(limit.saturating_duration_since(Instant::now())));
         }
         if let Some(server) = self.server.take() {
-            kill_and_reap(server.pid);
+            sys::kill_and_reap(server.pid);
         }
     }
-}
-
-/// Ends our child `pid` (the fork server): reaps it if it has exited, else
-/// kills it first. (A host's waitpid(-1) may have reaped it already: then the
-/// number is not ours any more and gets no signal.)
-fn kill_and_reap(pid: i32) {
-    let mut status = 0;
-    // SAFETY: a non-blocking wait for a child of ours; `status` is a live int.
-    let running = retry_eintr(|| unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) })
-        .is_ok_and(|reaped| reaped == 0);
-    if running {
-        // SAFETY: our child, not reaped (waitpid just said so): the pid is its own.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        reap(pid);
-    }
-}
-
-/// Waits for our child `pid` to exit; ECHILD (the host reaped it) is fine.
-fn reap(pid: i32) {
-    let mut status = 0;
-    // SAFETY: waits for a child of ours; `status` is a live int.
-    let _ = retry_eintr(|| unsafe { libc::waitpid(pid, &mut status, 0) });
 }

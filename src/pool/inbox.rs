@@ -1,8 +1,7 @@
 //! The receive side of a worker's channel. The dispatcher reads a channel when
 //! epoll reports it; a thread waiting in pool_wait on a short job may read its
 //! worker's channel itself for a moment instead (see `Pool::wait`), which takes
-//! the dispatcher's wake-up, tens of microseconds on a virtual machine, off the
-//! job's latency. Whoever reads applies results and start reports at once
+//! the dispatcher's wake-up off the job's latency. Whoever reads applies results and start reports at once
 //! ([`super::Shared::apply`]); a Ready frame and the channel's end are the
 //! dispatcher's business and wait here until it looks.
 

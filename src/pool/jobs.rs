@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use super::IdMap;
+use super::id_map::IdMap;
 use crate::error::Error;
 use crate::kernel::Hex;
 
@@ -15,8 +15,9 @@ pub type Outcome = Result<Hex, Error>;
 /// A worker, named by the number the pool gave it (never reused).
 pub type WorkerId = u64;
 
+/// Where a job is in its life.
 #[derive(Debug)]
-enum State {
+enum Phase {
     Queued,
     Running { worker: WorkerId },
     Finished { outcome: Outcome },
@@ -27,7 +28,7 @@ struct Job {
     msg: Vec<u8>,
     iterations: u64,
     attempts: u32,
-    state: State,
+    phase: Phase,
 }
 
 /// A job handed to a worker.
@@ -133,7 +134,7 @@ impl JobTable {
                 msg,
                 iterations,
                 attempts: 0,
-                state: State::Queued,
+                phase: Phase::Queued,
             },
         );
         self.make_queue_room();
@@ -146,7 +147,7 @@ impl JobTable {
         matches!(
             self.jobs.get(&id),
             Some(Job {
-                state: State::Queued,
+                phase: Phase::Queued,
                 ..
             })
         )
@@ -179,7 +180,7 @@ impl JobTable {
         self.queued -= 1;
         let job = self.jobs.get_mut(&id).expect("queued ids are in the table");
         job.attempts += 1;
-        job.state = State::Running { worker };
+        job.phase = Phase::Running { worker };
         self.running += 1;
         Some(Assignment {
             id,
@@ -197,8 +198,8 @@ impl JobTable {
 
     /// The worker running job `id`, if it runs.
     pub fn running_on(&self, id: u64) -> Option<WorkerId> {
-        match self.jobs.get(&id)?.state {
-            State::Running { worker } => Some(worker),
+        match self.jobs.get(&id)?.phase {
+            Phase::Running { worker } => Some(worker),
             _ => None,
         }
     }
@@ -208,7 +209,7 @@ impl JobTable {
     pub fn finish_running(&mut self, id: u64, worker: WorkerId, outcome: Outcome) -> bool {
         match self.jobs.get(&id) {
             Some(Job {
-                state: State::Running { worker: w },
+                phase: Phase::Running { worker: w },
                 ..
             }) if *w == worker => {
                 self.running -= 1;
@@ -225,7 +226,7 @@ impl JobTable {
         let Some(job) = self.jobs.get_mut(&id) else {
             return false;
         };
-        if !matches!(job.state, State::Running { worker: w } if w == worker) {
+        if !matches!(job.phase, Phase::Running { worker: w } if w == worker) {
             return false;
         }
         self.running -= 1;
@@ -237,7 +238,7 @@ impl JobTable {
             }
             Loss::WorkerDied => self.totals.retried += 1,
         }
-        job.state = State::Queued;
+        job.phase = Phase::Queued;
         self.make_queue_room();
         self.queue.push_front(id);
         self.queued += 1;
@@ -262,18 +263,18 @@ impl JobTable {
     /// POOL_ECANCELED. Returns the worker to stop when the job was running.
     pub fn cancel(&mut self, id: u64) -> Result<Option<WorkerId>, Error> {
         let job = self.jobs.get_mut(&id).ok_or(Error::NoJob)?;
-        match job.state {
-            State::Queued => {
+        match job.phase {
+            Phase::Queued => {
                 self.queued -= 1;
                 self.finish(id, Err(Error::Canceled));
                 Ok(None)
             }
-            State::Running { worker } => {
+            Phase::Running { worker } => {
                 self.running -= 1;
                 self.finish(id, Err(Error::Canceled));
                 Ok(Some(worker))
             }
-            State::Finished {
+            Phase::Finished {
                 ref mut outcome, ..
             } => {
                 *outcome = Err(Error::Canceled);
@@ -287,7 +288,7 @@ impl JobTable {
         match self.jobs.get(&id) {
             None => Err(Error::NoJob),
             Some(Job {
-                state: State::Finished { .. },
+                phase: Phase::Finished { .. },
                 ..
             }) => Ok(Some(self.take_outcome(id))),
             Some(_) => Ok(None),
@@ -308,7 +309,7 @@ impl JobTable {
         matches!(
             self.jobs.get(&id),
             Some(Job {
-                state: State::Finished { .. },
+                phase: Phase::Finished { .. },
                 ..
             })
         )
@@ -331,7 +332,7 @@ impl JobTable {
         self.ready_count -= 1;
         match self.jobs.remove(&id) {
             Some(Job {
-                state: State::Finished { outcome, .. },
+                phase: Phase::Finished { outcome, .. },
                 ..
             }) => outcome,
             _ => unreachable!("only finished jobs are collected"),
@@ -347,7 +348,7 @@ impl JobTable {
             .jobs
             .get_mut(&id)
             .expect("finished ids are in the table");
-        job.state = State::Finished { outcome };
+        job.phase = Phase::Finished { outcome };
         // Its message is not needed any more: the room is free for new jobs.
         self.held_bytes -= job.msg.len();
         job.msg = Vec::new();

@@ -4,26 +4,27 @@
 //! and the dispatcher does the same whenever room appears.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::id_map::IdMap;
 use super::inbox::Inbox;
 use super::jobs::{JobTable, WorkerId};
-use super::IdMap;
 use crate::ipc::{self, Frame};
 use crate::kernel;
+use crate::sys::Epoll;
 
 /// Beyond its engine's lanes, a worker is sent more jobs only while all it holds
-/// costs at most this many MD5 blocks (about a millisecond of work): tiny jobs
+/// costs at most this many MD5 blocks: tiny jobs
 /// travel in batches, so per-job syscalls vanish, while a long job never waits
 /// behind another one in a worker when a worker elsewhere could run it.
 const PIPELINE_BUDGET_BLOCKS: u64 = 12_000;
 /// And at most this many jobs in flight per worker.
 const PIPELINE_MAX_JOBS: usize = 1024;
 /// A submitting thread writes a job to a busy worker's free lane itself only when
-/// the job costs at least this many blocks (~80 µs of work), against which one
-/// system call is noise. Cheaper jobs wait for the dispatcher, which sends them
+/// the job costs at least this many blocks, against which one system call is
+/// noise. Cheaper jobs wait for the dispatcher, which sends them
 /// in one batch when the worker's results come back.
 const DIRECT_MIN_BLOCKS: u64 = 1_000;
 
@@ -129,14 +130,14 @@ pub struct Removed {
 
 pub struct Links {
     map: IdMap<WorkerId, Link>,
-    epoll: Arc<OwnedFd>,
+    epoll: Arc<Epoll>,
     max_jobs_per_worker: u64,
     job_timeout: Option<Duration>,
 }
 
 impl Links {
     pub fn new(
-        epoll: Arc<OwnedFd>,
+        epoll: Arc<Epoll>,
         max_jobs_per_worker: Option<u64>,
         job_timeout: Option<Duration>,
     ) -> Links {
@@ -324,7 +325,7 @@ impl Links {
     /// Some worker has a free lane but will not send results for a while (it
     /// holds more than a pipeline's worth of work): a job queued now would wait
     /// for the dispatcher to notice. (A worker holding only cheap jobs sends its
-    /// results within about a millisecond, and the dispatcher refills it then.)
+    /// results soon, and the dispatcher refills it then.)
     pub fn has_free_lane_beside_long_work(&self) -> bool {
         self.map
             .values()
@@ -400,36 +401,270 @@ impl Links {
         let wants_write = !link.out.is_empty();
         if wants_write != link.wants_write {
             link.wants_write = wants_write;
-            let _ = watch(
-                self.epoll.as_fd(),
-                link.conn.as_fd(),
-                link.token,
-                libc::EPOLL_CTL_MOD,
-                wants_write,
-            );
+            let _ = self
+                .epoll
+                .modify(link.conn.as_fd(), link.token, wants_write);
         }
     }
 }
 
-/// Adds or changes a descriptor's epoll registration: readable (and hang-up)
-/// always, writable on request.
-pub fn watch(
-    epoll: BorrowedFd<'_>,
-    fd: BorrowedFd<'_>,
-    token: u64,
-    op: libc::c_int,
-    writable: bool,
-) -> io::Result<()> {
-    let events = libc::EPOLLIN | libc::EPOLLRDHUP | if writable { libc::EPOLLOUT } else { 0 };
-    let mut event = libc::epoll_event {
-        events: events as u32,
-        u64: token,
-    };
-    // SAFETY: `event` is a live epoll_event; both descriptors are borrowed live.
-    let ret = unsafe { libc::epoll_ctl(epoll.as_raw_fd(), op, fd.as_raw_fd(), &mut event) };
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+    use crate::ipc::{FrameReader, ReadStatus};
+
+    /// Links to workers over socketpairs, a job table, and the workers' ends.
+    struct Bench {
+        links: Links,
+        jobs: JobTable,
+        worker_ends: Vec<UnixStream>,
+    }
+
+    const CHEAP: u64 = 10;
+    const EXPENSIVE: u64 = 4_000;
+    /// More than a pipeline's worth of work.
+    const LONG: u64 = 3 * PIPELINE_BUDGET_BLOCKS / 2 + 1;
+
+    impl Bench {
+        /// Workers 0 .. `workers`, all still in their `worker_init` (see `ready`).
+        fn new(workers: usize, job_timeout: Option<Duration>) -> Bench {
+            let epoll = Arc::new(Epoll::new().unwrap());
+            let mut links = Links::new(epoll.clone(), None, job_timeout);
+            let mut worker_ends = Vec::new();
+            for id in 0..workers as WorkerId {
+                let (host_end, worker_end) = UnixStream::pair().unwrap();
+                host_end.set_nonblocking(true).unwrap();
+                worker_end.set_nonblocking(true).unwrap();
+                let conn = Arc::new(OwnedFd::from(host_end));
+                epoll.add(conn.as_fd(), id, false).unwrap();
+                let inbox = Arc::new(Mutex::new(Inbox::new(conn.clone())));
+                links.add(id, conn, inbox, id);
+                worker_ends.push(worker_end);
+            }
+            Bench {
+                links,
+                jobs: JobTable::new(4096, usize::MAX, 3).unwrap(),
+                worker_ends,
+            }
+        }
+
+        /// Worker `id`'s `worker_init` returned.
+        fn ready(&mut self, id: WorkerId, lanes: usize) -> &mut Bench {
+            self.links.set_ready(id, lanes);
+            self
+        }
+
+        /// Queues a job that costs exactly `blocks`.
+        fn submit(&mut self, blocks: u64) -> u64 {
+            let iterations = (blocks - 1) * 2 / 3 + 1;
+            // A message block more where the iterations fall one short.
+            let short = blocks - kernel::cost_in_blocks(0, iterations);
+            let msg = vec![0; 64 * short as usize];
+            assert_eq!(kernel::cost_in_blocks(msg.len(), iterations), blocks);
+            self.jobs.submit(msg, iterations).unwrap()
+        }
+
+        fn dispatch(&mut self, fill: Fill) {
+            self.links.dispatch(&mut self.jobs, fill);
+        }
+
+        /// Queues a job of `blocks` and dispatches; returns where it runs.
+        fn place(&mut self, blocks: u64, fill: Fill) -> Option<WorkerId> {
+            let id = self.submit(blocks);
+            self.dispatch(fill);
+            self.jobs.running_on(id)
+        }
+
+        /// Its result came back.
+        fn finish(&mut self, id: WorkerId, job: u64) {
+            assert!(self.jobs.finish_running(job, id, Ok([b'0'; 32])));
+            self.links.finished(id, job);
+        }
+
+        /// Every frame worker `id` has been sent since the last look.
+        fn frames_to(&self, id: WorkerId) -> Vec<String> {
+            let mut reader = FrameReader::new(usize::MAX);
+            while reader.fill_now(self.worker_ends[id as usize].as_fd()) == ReadStatus::Data {}
+            let mut frames = Vec::new();
+            while let Some(frame) = reader.next_frame().unwrap() {
+                frames.push(format!("{frame:?}"));
+            }
+            frames
+        }
+    }
+
+    #[test]
+    fn an_idle_worker_takes_the_next_job_first() {
+        let mut b = Bench::new(2, None);
+        b.ready(0, 4);
+        assert_eq!(b.place(CHEAP, Fill::LanesAndPipeline), Some(0));
+        b.ready(1, 4);
+        assert_eq!(b.place(CHEAP, Fill::LanesAndPipeline), Some(1));
+        assert!(b.place(CHEAP, Fill::LanesAndPipeline).is_some());
+        let to_0 = b.frames_to(0);
+        assert!(
+            to_0[0].starts_with("Job { id: 1, iterations: 7, msg: []"),
+            "{to_0:?}"
+        );
+        assert_eq!(to_0.len() + b.frames_to(1).len(), 3);
+    }
+
+    #[test]
+    fn a_worker_with_a_free_lane_comes_before_one_without() {
+        let mut b = Bench::new(2, None);
+        b.ready(0, 1);
+        assert_eq!(b.place(CHEAP, Fill::LanesAndPipeline), Some(0));
+        b.ready(1, 4);
+        assert_eq!(b.place(EXPENSIVE, Fill::LanesAndPipeline), Some(1));
+        // Worker 0 holds less work, but its only lane is taken.
+        assert_eq!(b.place(CHEAP, Fill::LanesAndPipeline), Some(1));
+        // Until its lanes are full.
+        assert_eq!(b.place(CHEAP, Fill::LanesAndPipeline), Some(1));
+        assert_eq!(b.place(CHEAP, Fill::LanesAndPipeline), Some(1));
+        // Then, with no free lane anywhere, the pipeline of the least loaded worker.
+        assert_eq!(b.place(CHEAP, Fill::LanesAndPipeline), Some(0));
+    }
+
+    #[test]
+    fn a_submitter_sends_only_expensive_jobs_to_a_busy_workers_free_lane() {
+        let mut b = Bench::new(1, None);
+        b.ready(0, 4);
+        assert_eq!(
+            b.place(CHEAP, Fill::Lanes),
+            Some(0),
+            "an idle worker takes any job"
+        );
+        let cheap = b.submit(DIRECT_MIN_BLOCKS - 1);
+        b.dispatch(Fill::Lanes);
+        assert_eq!(b.jobs.running_on(cheap), None);
+        assert_eq!(b.jobs.queued(), 1);
+        // The dispatcher sends it.
+        b.dispatch(Fill::LanesAndPipeline);
+        assert_eq!(b.jobs.running_on(cheap), Some(0));
+        assert_eq!(b.place(DIRECT_MIN_BLOCKS, Fill::Lanes), Some(0));
+        assert_eq!(b.frames_to(0).len(), 3);
+    }
+
+    #[test]
+    fn beyond_its_lanes_a_worker_takes_jobs_up_to_the_pipeline_budget() {
+        let mut b = Bench::new(1, None);
+        b.ready(0, 1);
+        let ids: Vec<u64> = (0..4).map(|_| b.submit(EXPENSIVE)).collect();
+        b.dispatch(Fill::Lanes);
+        assert_eq!(b.jobs.queued(), 3, "a submitter fills lanes only");
+        b.dispatch(Fill::LanesAndPipeline);
+        // The lane's job, then two more within the budget.
+        assert_eq!(3 * EXPENSIVE, PIPELINE_BUDGET_BLOCKS);
+        let sent: Vec<bool> = ids
+            .iter()
+            .map(|&id| b.jobs.running_on(id).is_some())
+            .collect();
+        assert_eq!(sent, [true, true, true, false]);
+        // A result makes room.
+        b.finish(0, ids[0]);
+        b.dispatch(Fill::LanesAndPipeline);
+        assert_eq!(b.jobs.running_on(ids[3]), Some(0));
+        assert_eq!(b.frames_to(0).len(), 4);
+    }
+
+    #[test]
+    fn the_pipeline_holds_at_most_pipeline_max_jobs() {
+        let mut b = Bench::new(1, None);
+        b.ready(0, 1);
+        for _ in 0..PIPELINE_MAX_JOBS + 5 {
+            b.submit(1);
+        }
+        b.dispatch(Fill::LanesAndPipeline);
+        assert_eq!(b.jobs.queued(), 5);
+        assert_eq!(b.frames_to(0).len(), PIPELINE_MAX_JOBS);
+    }
+
+    #[test]
+    fn a_worker_in_its_init_or_being_killed_takes_no_job() {
+        let mut b = Bench::new(3, None);
+        b.ready(0, 4).ready(1, 4);
+        assert!(b.links.mark_killed(0));
+        assert!(!b.links.mark_killed(0));
+        for _ in 0..3 {
+            assert_eq!(b.place(CHEAP, Fill::LanesAndPipeline), Some(1));
+        }
+        assert_eq!(b.links.initializing(), 1);
+        assert_eq!(b.links.healthy(), 2);
+        assert!(b.frames_to(0).is_empty() && b.frames_to(2).is_empty());
+    }
+
+    #[test]
+    fn stop_sends_a_stop_frame_and_awaits_the_confirmation_for_the_grace() {
+        let mut b = Bench::new(1, None);
+        b.ready(0, 4);
+        let job = b.submit(EXPENSIVE);
+        b.dispatch(Fill::Lanes);
+        assert_eq!(b.links.next_deadline(), None);
+        let t0 = Instant::now();
+        assert!(b.links.stop(0, job, t0));
+        assert!(!b.links.stop(0, job, t0), "one stop per job");
+        assert!(!b.links.stop(0, job + 1, t0), "not a job of this worker");
+        let frames = b.frames_to(0);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[1], format!("Stop {{ id: {job} }}"));
+        assert_eq!(b.links.next_deadline(), Some(t0 + STOP_GRACE));
+        assert!(b.links.overdue(t0).is_empty());
+        assert_eq!(b.links.overdue(t0 + STOP_GRACE), [0]);
+        // The stopped job keeps its lane and its cost until confirmed.
+        assert!(b.links.inbox_if_light(0, EXPENSIVE - 1).is_none());
+        b.links.finished(0, job);
+        assert!(b.links.inbox_if_light(0, 0).is_some());
+        assert_eq!(b.links.next_deadline(), None);
+        assert!(b.links.overdue(t0 + STOP_GRACE).is_empty());
+    }
+
+    #[test]
+    fn a_job_times_out_from_its_reported_start() {
+        let timeout = Duration::from_secs(1);
+        let mut b = Bench::new(1, Some(timeout));
+        b.ready(0, 4);
+        let first = b.submit(CHEAP);
+        let second = b.submit(CHEAP);
+        b.dispatch(Fill::LanesAndPipeline);
+        assert_eq!(b.links.next_deadline(), None, "not started yet");
+        let t0 = Instant::now();
+        b.links.started(0, &[first], t0);
+        b.links.started(0, &[second], t0 + timeout);
+        assert_eq!(b.links.next_deadline(), Some(t0 + timeout));
+        assert!(b.links.timed_out(t0 + timeout / 2).is_empty());
+        assert_eq!(b.links.timed_out(t0 + timeout), [(0, first)]);
+        // Stopping it replaces its deadline with the stop's grace.
+        assert!(b.links.stop(0, first, t0 + timeout));
+        assert!(b.links.timed_out(t0 + timeout).is_empty());
+        assert_eq!(b.links.next_deadline(), Some(t0 + timeout + STOP_GRACE));
+        b.links.finished(0, first);
+        assert_eq!(b.links.next_deadline(), Some(t0 + 2 * timeout));
+    }
+
+    #[test]
+    fn a_free_lane_beside_long_work_is_reported() {
+        let mut b = Bench::new(3, None);
+        b.ready(0, 2).ready(1, 2).ready(2, 1);
+        assert!(!b.links.has_free_lane_beside_long_work());
+        b.links.mark_killed(1);
+        b.links.mark_killed(2);
+        let short = b.submit(EXPENSIVE);
+        b.dispatch(Fill::Lanes);
+        assert!(
+            !b.links.has_free_lane_beside_long_work(),
+            "within a pipeline's worth"
+        );
+        b.finish(0, short);
+        let long = b.submit(LONG);
+        b.dispatch(Fill::Lanes);
+        assert_eq!(b.jobs.running_on(long), Some(0));
+        assert!(b.links.has_free_lane_beside_long_work());
+        // A one-lane worker busy with long work has no free lane.
+        let mut one_lane = Bench::new(1, None);
+        one_lane.ready(0, 1);
+        assert_eq!(one_lane.place(LONG, Fill::Lanes), Some(0));
+        assert!(!one_lane.links.has_free_lane_beside_long_work());
     }
 }

@@ -1,4 +1,4 @@
-/* Issue 3, item 3: create/destroy cycles leak no descriptor and no child process.
+/* Create/destroy cycles leak no descriptor and no child process.
  * Usage: test_host_cycles [CYCLES]   (default 1000, or $HOST_CYCLES)
  * Every 10th cycle runs a job; every 50th also kills a worker first. make test also
  * runs it under valgrind with fewer cycles for memory leaks (mk/stress.mk). */

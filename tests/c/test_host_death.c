@@ -1,4 +1,4 @@
-/* Issue 3, item 1: a worker may die at any moment.
+/* A worker may die at any moment.
  *   - SIGKILL or SIGSEGV of a worker running a job: it is replaced and the job re-run;
  *   - a job whose worker dies max_attempts times finishes POOL_EWORKER;
  *   - a worker_init that exit(3)s on the first start: replaced, jobs answered;

@@ -1,4 +1,4 @@
-/* Issue 3, item 3: descriptor hygiene.
+/* Descriptor hygiene.
  *   - a pipe (not CLOEXEC) and a file opened by the host before pool_create are not
  *     open in any worker nor in the fork server;
  *   - a worker holds only its channel socket, plus /dev/null on 0, 1 and 2; the fork

@@ -1,4 +1,4 @@
-/* Issue 3, item 6: the host forks after pool_create (basics: test_api_fork.c).
+/* The host forks after pool_create (basics: test_api_fork.c).
  *   - the child gets POOL_EFORKED from every call, pool_destroy returns POOL_OK, and
  *     it leaves through exit() (atexit handlers, stdio flush): the parent's workers,
  *     fork server and jobs in flight are untouched;

@@ -1,4 +1,4 @@
-/* Issue 3, item 5: no orphans. A child "host" process creates a pool (2 workers),
+/* No orphans. A child "host" process creates a pool (2 workers),
  * reports the fork server's and the workers' pids through a pipe, and is SIGKILLed:
  * the fork server and every worker are gone within 1 s. Variants: idle workers,
  * workers busy with long jobs, a pool created by a thread that has exited. */

@@ -1,4 +1,4 @@
-/* Issue 3, item 2: respawning never forks the host.
+/* Respawning never forks the host.
  *   - every worker's parent is one process, the fork server, whose parent is the host;
  *   - after workers are killed, the replacements' parent is still the fork server and
  *     the host still has exactly one child;

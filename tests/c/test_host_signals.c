@@ -1,4 +1,4 @@
-/* Issue 3, item 4: the host's signals.
+/* The host's signals.
  * Each sub-test runs in its own child process (it changes dispositions).
  *   - SIGPIPE at SIG_DFL: 1 MiB jobs sent to workers being killed never raise it;
  *   - a 1 ms SIGALRM without SA_RESTART during create, 200 jobs (pool_wait(-1) and

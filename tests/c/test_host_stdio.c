@@ -1,4 +1,4 @@
-/* Issue 3, item 7: stdio buffers and atexit handlers belong to the host alone.
+/* Stdio buffers and atexit handlers belong to the host alone.
  * A child host process, its stdout a pipe (fully buffered), printf()s "partial"
  * without a newline, registers an atexit handler appending a marker to a file,
  * creates a pool, runs jobs, kills workers (respawns, also by SIGSEGV), destroys it

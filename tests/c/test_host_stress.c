@@ -1,4 +1,4 @@
-/* Issue 3, item 8: load with failures.
+/* Load with failures.
  * 16 host threads submit and collect small jobs (iterations 1-50), half with
  * pool_wait, half with pool_wait_any (which may collect anybody's job); one more
  * thread submits jobs and pool_cancels random ones of its own; one calls
@@ -7,7 +7,7 @@
  * ends POOL_ECANCELED; every other ends POOL_OK with the right digest (compared with
  * pool_md5_chain) or POOL_EWORKER; nothing hangs (alarm).
  *
- * Size: STRESS_JOBS jobs per round (default 2000; the issue's load is 20000; or argv[1]),
+ * Size: STRESS_JOBS jobs per round (default 2000; make stress runs 1,000,000; or argv[1]),
  * rounds repeated until STRESS_SECONDS (default 3) have passed, STRESS_THREADS (16),
  * STRESS_WORKERS (4), STRESS_KILL_MS (50), STRESS_STATS_MS (0: back to back),
  * STRESS_TIMEOUT (seconds, default 120).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue 3, item 10: a real foreign host. CPython (standard library only) loads
+"""A real foreign host. CPython (standard library only) loads
 build/lib/libmd5pool.so with ctypes and:
   - runs the seed's experiment, 100 x md5chain("Hello World", N), from several Python
     threads (N small by default; --full: N = 1,000,000, checked against the known vector);
