@@ -1,14 +1,32 @@
-//! The structs C fills and reads (pool_config, pool_stats), their defaults, and
-//! the sizes of each of their versions: a caller may have compiled against an
-//! older or a newer header than this library's.
+//! The structs C fills and reads (pool_config with its callback types,
+//! pool_stats), their defaults, and the sizes of each of their versions: a
+//! caller may have compiled against an older or a newer header than this
+//! library's.
 
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{pool_log_fn, pool_worker_init_fn};
 use crate::config::{self, Config, LogLevel};
 use crate::Stats;
+
+/// Optional log sink: level 0 error, 1 warn, 2 info. Called from the pool's own
+/// thread, never from the caller's; must be thread-safe. `message` lives only
+/// for the call.
+pub type pool_log_fn =
+    Option<unsafe extern "C" fn(level: c_int, message: *const c_char, arg: *mut c_void)>;
+
+/// Optional per-worker initializer, run once inside each worker process after it
+/// starts and before its first job. It runs after the worker has closed the
+/// descriptors it inherited, so it opens what it needs itself. A worker that dies
+/// before finishing it (or cannot allocate, or writes into the pool's channel:
+/// the pool logs that, kills and replaces it) is a failed start. After 5 failed
+/// starts in a row the pool is "unable to start workers": its queued jobs finish
+/// with POOL_ESPAWN and pool_submit returns POOL_ESPAWN, until a worker starts
+/// cleanly again; meanwhile it keeps retrying with a growing delay (never more
+/// than one start a second once backed off, and never more than 5 seconds
+/// between tries).
+pub type pool_worker_init_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 
 /// How to create a pool. Fill it with pool_config_init, then change fields.
 #[repr(C)]

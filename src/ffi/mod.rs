@@ -1,8 +1,9 @@
-//! The C API: the only place with `extern "C"`, and this file holds every
-//! exported function. Every exported body runs inside [`ffi_boundary!`] (a panic
+//! The C API (this module is the only place with `extern "C"`); this file holds
+//! every exported function. Every exported body runs inside [`ffi_boundary!`] (a panic
 //! becomes `POOL_EINTERNAL`), every pointer goes through a check in `boundary.rs`,
 //! and out-parameters are written only on success. The statuses and their texts
-//! are in `status.rs`, the structs C fills and reads in `config.rs`.
+//! are in `status.rs`, the structs C fills and reads (and their callback types)
+//! in `config.rs`.
 //! Names follow the C contract (`../shared/api/md5pool.h`), hence the lower-case types.
 #![allow(non_camel_case_types)]
 // Each function's pointer rules are stated in its C documentation (the header),
@@ -18,7 +19,7 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::os::fd::AsRawFd;
 
 use boundary::{attempt, ffi_boundary, message, require, timeout_from_ms, try_pool, write_hex};
-pub use config::{pool_config, pool_stats};
+pub use config::{pool_config, pool_log_fn, pool_stats, pool_worker_init_fn};
 use config::{write_versioned, CONFIG_SIZES, CONFIG_V1_1_SIZE, STATS_SIZES, STATS_V1_0_SIZE};
 pub use status::{pool_status, StatusArg};
 
@@ -33,24 +34,6 @@ pub const POOL_DEFAULT_ITERATIONS: u64 = 1000000;
 pub struct pool {
     inner: Pool,
 }
-
-/// Optional log sink: level 0 error, 1 warn, 2 info. Called from the pool's own
-/// thread, never from the caller's; must be thread-safe. `message` lives only
-/// for the call.
-pub type pool_log_fn =
-    Option<unsafe extern "C" fn(level: c_int, message: *const c_char, arg: *mut c_void)>;
-
-/// Optional per-worker initializer, run once inside each worker process after it
-/// starts and before its first job. It runs after the worker has closed the
-/// descriptors it inherited, so it opens what it needs itself. A worker that dies
-/// before finishing it (or cannot allocate, or writes into the pool's channel:
-/// the pool logs that, kills and replaces it) is a failed start. After 5 failed
-/// starts in a row the pool is "unable to start workers": its queued jobs finish
-/// with POOL_ESPAWN and pool_submit returns POOL_ESPAWN, until a worker starts
-/// cleanly again; meanwhile it keeps retrying with a growing delay (never more
-/// than one start a second once backed off, and never more than 5 seconds
-/// between tries).
-pub type pool_worker_init_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 
 /// Fills *cfg with the defaults, as a pool_config of the 1.1 layout (the API
 /// contract's, up to max_queued_bytes), and sets cfg->size to its size. NULL is a
