@@ -27,10 +27,10 @@
  * every job as it was.
  *
  * Latency: a job never waits for another job while a worker has room for it. A
- * worker runs its jobs in slices of about a millisecond and takes new jobs into
- * free lanes between two slices while the others run; a finished job's result
- * reaches the host within about a slice of its completion, whatever else its
- * worker still has to do. A short job submitted behind a long one on the same
+ * worker runs its jobs in slices of about half a millisecond and takes new jobs
+ * into free lanes between two slices while the others run; a slice ends early
+ * when a job finishes, so its result reaches the host within about 0.1 ms of
+ * CPU time of its completion, whatever else its worker still has to do. A short job submitted behind a long one on the same
  * worker finishes in about its own run time.
  *
  * Fork: in a child forked from the process that created a pool, every call on that

@@ -250,7 +250,6 @@ impl FrameReader {
     }
 
     /// True when every byte read so far has been consumed as frames.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.start == self.buf.len()
     }

@@ -75,6 +75,9 @@ fn serve(channel: &OwnedFd, spec: &WorkerSpec) {
         };
         let arrived = match status {
             ReadStatus::Data => match take_frames(&mut reader, &mut jobs, &mut out) {
+                // The rest of a frame (a long message) is on its way: read it
+                // before the next slice, not one chunk per slice.
+                Some(_) if !reader.is_empty() => continue,
                 Some(arrived) => arrived,
                 None => return,
             },
