@@ -4,7 +4,7 @@
 //! and out-parameters are written only on success. The statuses and their texts
 //! are in `status.rs`, the structs C fills and reads (and their callback types)
 //! in `config.rs`.
-//! Names follow the C contract (`../shared/api/md5pool.h`), hence the lower-case types.
+//! Names follow the C API contract (the team's md5pool.h, version 1.1), hence the lower-case types.
 #![allow(non_camel_case_types)]
 // Each function's pointer rules are stated in its C documentation (the header),
 // which is the contract C callers read; a Rust "# Safety" heading would only
