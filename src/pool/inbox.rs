@@ -90,31 +90,30 @@ impl Inbox {
             if into.results.try_reserve(1).is_err() {
                 return false;
             }
-            match self.reader.next_frame() {
-                Ok(Some(Frame::Result { id, hex })) => into.results.push((id, *hex)),
+            let kept = match self.reader.next_frame() {
+                Ok(Some(Frame::Result { id, hex })) => {
+                    into.results.push((id, *hex));
+                    true
+                }
                 Ok(Some(Frame::Started { ids })) => {
-                    if into.started.try_reserve(ids.iter().count()).is_err() {
-                        // Parsed again next time.
-                        self.reader.unread_last();
-                        return false;
-                    }
-                    into.started.extend(ids.iter())
+                    append(&mut into.started, ids.iter().count(), ids.iter())
                 }
-                Ok(Some(Frame::Stopped { id })) => {
-                    if into.stopped.try_reserve(1).is_err() {
-                        self.reader.unread_last();
-                        return false;
-                    }
-                    into.stopped.push(id)
-                }
+                Ok(Some(Frame::Stopped { id })) => append(&mut into.stopped, 1, [id].into_iter()),
                 Ok(Some(Frame::Ready { lanes })) if (1..=MAX_LANES).contains(&lanes) => {
-                    self.ready_lanes = Some(lanes as usize)
+                    self.ready_lanes = Some(lanes as usize);
+                    true
                 }
                 Ok(Some(_)) | Err(_) => {
                     self.closed = true;
                     self.broke_protocol = true;
+                    true
                 }
                 Ok(None) => return true,
+            };
+            if !kept {
+                // No memory to keep it: parsed again next time.
+                self.reader.unread_last();
+                return false;
             }
         }
         true
@@ -143,4 +142,14 @@ impl Inbox {
     pub fn is_starved(&self) -> bool {
         self.starved
     }
+}
+
+/// Appends the `count` `ids` to `list` if there is memory for all of them;
+/// false otherwise.
+fn append(list: &mut Vec<u64>, count: usize, ids: impl Iterator<Item = u64>) -> bool {
+    let fits = list.try_reserve(count).is_ok();
+    if fits {
+        list.extend(ids);
+    }
+    fits
 }
